@@ -1,0 +1,126 @@
+"""Turn a callback's parameters into a small typed value, or one clear reason why not.
+
+The platform's parameter names vary in case and spelling ("short code", "carrierId"),
+and clients may add their own: names are matched here, once, for everything downstream.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django import forms
+
+from campaigns.models import Kind, clean_keyword
+from crm.phone import InvalidMobile, country_code, normalise_mobile, region_of
+
+# Lower-cased parameter name (spaces and underscores removed) -> field, per kind.
+COMMON_NAMES = {
+    "mobile": "mobile",
+    "shortcode": "shortcode",
+    "key": "keyword",
+    "keyword": "keyword",
+    "carrier": "carrier",
+    "carrierid": "carrier",
+    "country": "country",
+}
+NAMES = {
+    Kind.FORM: COMMON_NAMES,
+    Kind.POLL: {**COMMON_NAMES, "reply": "reply", "label": "label"},
+    Kind.INFO: {**COMMON_NAMES, "lead": "keyword", "msg": "message", "message": "message"},
+}
+
+MAX_CUSTOM_NAME = 100
+MAX_CUSTOM_VALUE = 2000
+
+
+class InvalidCallback(ValueError):
+    """The callback cannot be recorded; str() is the one-line reason sent back."""
+
+
+class CallbackForm(forms.Form):
+    mobile = forms.CharField(max_length=40)
+    keyword = forms.CharField(max_length=64)
+    shortcode = forms.CharField(max_length=20, required=False)
+    carrier = forms.CharField(max_length=64, required=False)
+    country = forms.CharField(max_length=64, required=False)
+
+
+class PollForm(CallbackForm):
+    reply = forms.CharField(max_length=64)
+    label = forms.CharField(max_length=255, required=False)
+
+
+class InfoForm(CallbackForm):
+    message = forms.CharField(max_length=MAX_CUSTOM_VALUE, required=False)
+
+
+FORMS = {Kind.FORM: CallbackForm, Kind.POLL: PollForm, Kind.INFO: InfoForm}
+
+
+@dataclass(frozen=True)
+class Callback:
+    kind: str
+    mobile: str  # E.164
+    keyword: str
+    shortcode: str = ""
+    carrier: str = ""
+    country: str = ""  # ISO alpha-2
+    reply: str = ""
+    label: str = ""
+    message: str = ""
+    # Form callbacks: the client's custom fields. Other kinds: parameters we don't know.
+    fields: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+
+
+def canonical_name(name: str) -> str:
+    return name.strip().lower().replace(" ", "").replace("_", "")
+
+
+def check_custom(name: str, value: str) -> None:
+    if "\x00" in name or "\x00" in value:
+        raise InvalidCallback(f"{name[:40]!r}: null characters are not allowed")
+    if len(name) > MAX_CUSTOM_NAME:
+        raise InvalidCallback(f"parameter name {name[:40]!r}… is too long")
+    if len(value) > MAX_CUSTOM_VALUE:
+        raise InvalidCallback(f"{name[:40]}: value is too long (max {MAX_CUSTOM_VALUE})")
+
+
+def parse(kind: str, params: Iterable[tuple[str, str]]) -> Callback:
+    names = NAMES[kind]
+    known, others = {}, {}
+    for name, value in params:
+        if not name.strip():
+            continue  # "&&" and "=value" carry nothing
+        if canonical_name(name) in names:
+            known[names[canonical_name(name)]] = value
+        else:
+            check_custom(name, value)
+            others[name.strip()] = value.strip()
+
+    form = FORMS[kind](known)
+    if not form.is_valid():
+        name, errors = next(iter(form.errors.items()))
+        raise InvalidCallback(f"{name}: {errors[0]}")
+    data = form.cleaned_data
+
+    keyword = clean_keyword(data["keyword"])
+    if not keyword:
+        raise InvalidCallback("keyword: This field is required.")
+    try:
+        mobile = normalise_mobile(data["mobile"], data["country"])
+    except InvalidMobile as e:
+        raise InvalidCallback(str(e)) from None
+
+    return Callback(
+        kind=kind,
+        mobile=mobile,
+        keyword=keyword,
+        shortcode=data["shortcode"],
+        carrier=data["carrier"],
+        country=country_code(data["country"]) or region_of(mobile),
+        reply=data.get("reply", ""),
+        label=data.get("label", ""),
+        message=data.get("message", ""),
+        fields=others if kind == Kind.FORM else {},
+        extras={} if kind == Kind.FORM else others,
+    )

@@ -1,0 +1,60 @@
+from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from callbacks.models import CallbackEvent, Endpoint, Outcome
+from callbacks.parsing import InvalidCallback
+from campaigns.models import Kind
+
+TEXT = "text/plain; charset=utf-8"
+
+
+def raw_event(request, endpoint: Endpoint, kind: str) -> tuple[CallbackEvent, str]:
+    """The request as an unsaved event, and a reason if its body could not even be read."""
+    event = CallbackEvent(
+        endpoint=endpoint,
+        kind=kind,
+        method=request.method,
+        query_string=request.META.get("QUERY_STRING", ""),
+        content_type=request.content_type[:100] if request.content_type else "",
+        remote_addr=request.META.get("REMOTE_ADDR") or None,
+    )
+    try:
+        event.body = request.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    except RequestDataTooBig:
+        return event, "request body too large"
+    return event, ""
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def receive(request, token: str, kind: str):
+    endpoint = Endpoint.objects.filter(token=token, enabled=True).first()
+    if endpoint is None:
+        return HttpResponseNotFound("Not found", content_type=TEXT)
+
+    event, reason = raw_event(request, endpoint, kind)
+    callback = None
+    if not reason:
+        try:
+            callback = event.parsed()
+        except InvalidCallback as e:
+            reason = str(e)
+
+    if callback is None:
+        event.outcome, event.reason = Outcome.REJECTED, reason
+        event.save()
+        return HttpResponseBadRequest(reason, content_type=TEXT)
+
+    with transaction.atomic():
+        event.outcome = Outcome.PROCESSED
+        event.save()
+        row = event.process(callback)
+
+    if kind == Kind.INFO and row is not None:
+        return HttpResponse(row.campaign.reply_text, content_type=TEXT)
+    return HttpResponse("" if kind == Kind.INFO else "OK", content_type=TEXT)

@@ -1,0 +1,82 @@
+from datetime import datetime
+
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+
+def non_blank(fields: dict) -> dict:
+    """The custom fields that carry a value: a blank value never erases a stored one."""
+    return {name: value for name, value in fields.items() if str(value).strip()}
+
+
+class SubscriberManager(models.Manager):
+    def upsert(
+        self,
+        mobile: str,
+        *,
+        country: str = "",
+        carrier: str = "",
+        fields: dict | None = None,
+        seen_at: datetime | None = None,
+    ) -> "Subscriber":
+        """Create or update the subscriber for a normalised mobile number.
+
+        Safe under concurrency: the unique constraint on `mobile` decides who creates the
+        row, and the loser updates it under a row lock, so two callbacks for one new number
+        make one subscriber and neither's fields are lost.
+        """
+        seen_at = seen_at or timezone.now()
+        subscriber = self.select_for_update().filter(mobile=mobile).first()
+        if subscriber is None:
+            try:
+                with transaction.atomic():
+                    return self.create(
+                        mobile=mobile,
+                        country=country,
+                        carrier=carrier,
+                        fields=non_blank(fields or {}),
+                        first_seen_at=seen_at,
+                        last_seen_at=seen_at,
+                    )
+            except IntegrityError:
+                subscriber = self.select_for_update().get(mobile=mobile)
+        subscriber.absorb(country=country, carrier=carrier, fields=fields or {}, seen_at=seen_at)
+        return subscriber
+
+
+class Subscriber(models.Model):
+    mobile = models.CharField(max_length=16, unique=True, help_text="E.164, e.g. +12125551212")
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2")
+    carrier = models.CharField(max_length=64, blank=True)
+    fields = models.JSONField(
+        default=dict, blank=True, help_text="Every custom field captured; the latest value wins."
+    )
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = SubscriberManager()
+
+    class Meta:
+        ordering = ("-last_seen_at",)
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(mobile__startswith="+"), name="subscriber_mobile_is_e164"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.mobile
+
+    def absorb(self, *, country: str, carrier: str, fields: dict, seen_at: datetime) -> None:
+        """Merge what a callback says about this subscriber and save it.
+
+        Non-empty values replace stored ones; empty ones leave them alone.
+        """
+        if country:
+            self.country = country
+        if carrier:
+            self.carrier = carrier
+        self.fields = {**self.fields, **non_blank(fields)}
+        self.last_seen_at = max(self.last_seen_at, seen_at)
+        self.save(update_fields=["country", "carrier", "fields", "last_seen_at", "updated_at"])

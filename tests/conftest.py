@@ -1,0 +1,88 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from callbacks.models import Endpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def seed_urls() -> list[tuple[str, str]]:
+    """(kind, query string) of every example URL in the platform's document."""
+    lines = (ROOT / "tests/callbacks/fixtures/seed_urls.txt").read_text().splitlines()
+    pairs = [line.split(" ", 1) for line in lines if line and not line.startswith("#")]
+    return [(kind, url.split("?", 1)[1]) for kind, url in pairs]
+
+
+@pytest.fixture
+def endpoint(db) -> Endpoint:
+    return Endpoint.objects.create(name="Sumotext")
+
+
+def database_url() -> str:
+    """A URL for the test database this test run uses, for a server in another process."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"] or "")
+    if db["PASSWORD"]:
+        auth += ":" + quote(db["PASSWORD"])
+    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(transactional_db):
+    """The product under gunicorn in its own process, on the test database."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_LOCAL": "1",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "crm.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--limit-request-line",
+            "8190",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"no server: {proc.stderr.read().decode()}") from None
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
