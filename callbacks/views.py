@@ -19,7 +19,7 @@ def raw_event(request, endpoint: Endpoint, kind: str) -> tuple[CallbackEvent, st
         kind=kind,
         method=request.method,
         query_string=request.META.get("QUERY_STRING", ""),
-        content_type=request.content_type[:100] if request.content_type else "",
+        content_type=request.META.get("CONTENT_TYPE", "")[:200],
         remote_addr=request.META.get("REMOTE_ADDR") or None,
     )
     try:
