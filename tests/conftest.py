@@ -43,13 +43,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(transactional_db):
-    """The product under gunicorn in its own process, on the test database."""
+@pytest.fixture(scope="session")
+def server_process(django_db_setup, django_db_blocker):
+    """The product under gunicorn in its own process, on the test database, once a session."""
+    with django_db_blocker.unblock():
+        url = database_url()
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": url,
         "DJANGO_LOCAL": "1",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
@@ -86,3 +88,9 @@ def server(transactional_db):
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server(server_process, transactional_db) -> str:
+    """The base URL of the running server; what the test writes is committed, so it sees it."""
+    return server_process
