@@ -101,12 +101,8 @@ class CampaignAdmin(ExportMixin, admin.ModelAdmin):
         """Links to what the campaign recorded (no counts: they would scan big tables)."""
         model = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest}.get(obj.kind, FormSubmission)
         url = reverse(f"admin:campaigns_{model._meta.model_name}_changelist")
-        html = format_html(
-            '<a href="{}?campaign__id__exact={}">{}</a>',
-            url,
-            obj.pk,
-            model._meta.verbose_name_plural,
-        )
+        name = model._meta.verbose_name_plural
+        html = format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, name)
         if obj.kind == Kind.POLL:
             results = reverse("admin:campaigns_campaign_results", args=[obj.pk])
             html += format_html(' · <a href="{}">results</a>', results)

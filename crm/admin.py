@@ -3,7 +3,7 @@ from itertools import islice
 
 from django.contrib import admin
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html_join
 from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV
 
@@ -79,16 +79,17 @@ class SubscriberAdmin(MobileSearchMixin, ExportMixin, ImportMixin, admin.ModelAd
 
     @admin.display(description="All activity")
     def activity(self, obj: Subscriber) -> str:
-        links = [
+        return format_html_join(
+            " · ",
+            '<a href="{}?subscriber__id__exact={}">All {}</a>',
             (
-                f"admin:campaigns_{model._meta.model_name}_changelist",
-                model._meta.verbose_name_plural,
-            )
-            for model in (PollResponse, InfoRequest, FormSubmission)
-        ]
-        return format_html(
-            " · ".join(['<a href="{}?subscriber__id__exact={}">All {}</a>'] * len(links)),
-            *(part for url, name in links for part in (reverse(url), obj.pk, name)),
+                (
+                    reverse(f"admin:campaigns_{opts.model_name}_changelist"),
+                    obj.pk,
+                    opts.verbose_name_plural,
+                )
+                for opts in (PollResponse._meta, InfoRequest._meta, FormSubmission._meta)
+            ),
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
