@@ -40,6 +40,7 @@ class CallbackEventAdmin(RecordAdminMixin, ExportMixin, admin.ModelAdmin):
     search_fields = ("query_string", "body", "reason")
     date_hierarchy = "received_at"
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
     readonly_fields = ("params_table", "produced")
     export_columns = (

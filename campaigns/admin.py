@@ -36,6 +36,24 @@ class NeedsReviewFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ChoiceFilter(admin.SimpleListFilter):
+    """The choices of the campaign picked in the campaign filter (replies are per campaign)."""
+
+    title = "choice"
+    parameter_name = "choice"
+
+    def lookups(self, request, model_admin):
+        campaign = request.GET.get("campaign__id__exact", "")
+        if not campaign.isdigit():
+            return ()
+        return [(str(c.pk), str(c)) for c in PollChoice.objects.filter(campaign_id=campaign)]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(choice_id=self.value())
+        return queryset
+
+
 class PollChoiceInline(admin.TabularInline):
     model = PollChoice
     fields = ("reply", "label", "order", "from_callback")
@@ -114,7 +132,9 @@ class ResponseAdmin(RecordAdminMixin, MobileSearchMixin, ExportMixin, admin.Mode
 
     list_select_related = ("campaign", "subscriber")
     date_hierarchy = "received_at"
+    # Big tables: no full count, no per-filter counts.
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
     common_filters = (
         "campaign",
@@ -150,7 +170,7 @@ class ResponseAdmin(RecordAdminMixin, MobileSearchMixin, ExportMixin, admin.Mode
 class PollResponseAdmin(ResponseAdmin):
     list_display = ("received_at", "campaign", "mobile", "reply", "choice_label", "carrier")
     list_select_related = ("campaign", "subscriber", "choice")
-    list_filter = ("choice__from_callback", "reply", *ResponseAdmin.common_filters)
+    list_filter = (*ResponseAdmin.common_filters, ChoiceFilter, "choice__from_callback")
     search_fields = ("reply", "label", "choice__label", "campaign__keyword")
     export_columns = (
         *ResponseAdmin.export_columns,

@@ -60,6 +60,7 @@ class SubscriberAdmin(MobileSearchMixin, ExportMixin, ImportMixin, admin.ModelAd
     readonly_fields = ("first_seen_at", "last_seen_at", "updated_at", "activity")
     fields = ("mobile", "country", "carrier", "fields", *readonly_fields)
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     mobile_search_field = "mobile"
     resource_classes = (SubscriberResource,)
     export_columns = (

@@ -210,3 +210,21 @@ def test_choice_created_from_a_callback_is_flagged(admin_client, endpoint):
 
     assert PollChoice.objects.get().from_callback
     assert "Quincy" in page
+
+
+def test_votes_filter_by_the_chosen_campaign_choices(admin_client, endpoint):
+    vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
+    vote(admin_client, endpoint, "3055550000", reply="B", label="Miami")
+    vote(admin_client, endpoint, "4155550100", key="OTHER", reply="C", label="Boston")
+    fb1 = Campaign.objects.get(keyword="FB1")
+    miami = PollChoice.objects.get(label="Miami")
+
+    unfiltered = admin_client.get(VOTES).content.decode()
+    page = admin_client.get(VOTES, {"campaign__id__exact": fb1.pk}).content.decode()
+    chosen = admin_client.get(
+        VOTES, {"campaign__id__exact": fb1.pk, "choice": miami.pk}
+    ).content.decode()
+
+    assert "By choice" not in unfiltered
+    assert "A: Tampa" in page and "B: Miami" in page and "C: Boston" not in page
+    assert "+13055550000" in chosen and "+12125551212" not in chosen

@@ -25,7 +25,9 @@
     const out = document.createElement("div");
     out.className = "help sms-counter";
     out.setAttribute("aria-live", "polite");
-    box.insertAdjacentElement("afterend", out);
+    // Below the box, where the admin puts help text, not beside it in the flex row.
+    const row = box.closest(".flex-container") || box;
+    row.insertAdjacentElement("afterend", out);
     const update = () => {
       const m = measure(box.value);
       out.textContent = `${m.units} / ${m.single} characters · ${m.segments} SMS segment` +
