@@ -6,7 +6,7 @@ from django.utils.html import format_html, format_html_join
 from callbacks.models import CallbackEvent, Endpoint
 from campaigns.admin import RecordAdminMixin
 from campaigns.models import Kind
-from crm.admin_export import ExportMixin
+from crm.admin_export import ListExportMixin
 from crm.phone import InvalidMobile, normalise_mobile
 
 
@@ -14,25 +14,24 @@ from crm.phone import InvalidMobile, normalise_mobile
 class EndpointAdmin(admin.ModelAdmin):
     list_display = ("name", "enabled", "created_at")
     list_filter = ("enabled",)
-    readonly_fields = ("token", "callback_urls", "created_at")
+    readonly_fields = ("token", "created_at")
     fields = ("name", "enabled", *readonly_fields)
+    change_form_template = "admin/callbacks/endpoint/change_form.html"
 
-    @admin.display(description="Callback URLs")
-    def callback_urls(self, obj: Endpoint) -> str:
-        if not obj.pk:
-            return "Shown once the endpoint is saved."
-        return format_html(
-            "<table>{}</table>",
-            format_html_join(
-                "",
-                "<tr><th>{}</th><td><code>{}</code></td></tr>",
-                ((label, obj.url_path(kind)) for kind, label in Kind.choices),
-            ),
-        )
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        endpoint = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {})}
+        if endpoint is not None:
+            # Full URLs, as they are pasted into Sumotext.
+            extra_context["callback_urls"] = [
+                (label, request.build_absolute_uri(endpoint.url_path(kind)))
+                for kind, label in Kind.choices
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(CallbackEvent)
-class CallbackEventAdmin(RecordAdminMixin, ExportMixin, admin.ModelAdmin):
+class CallbackEventAdmin(RecordAdminMixin, ListExportMixin, admin.ModelAdmin):
     list_display = ("received_at", "kind", "method", "outcome", "short_reason", "produced")
     list_filter = ("outcome", "kind", "method", "endpoint", "received_at")
     # Reverse one-to-ones: the produced row comes in the same query, not one per line.

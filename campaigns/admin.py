@@ -5,7 +5,7 @@ from django.utils.html import format_html
 
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
 from crm.admin import MobileSearchMixin
-from crm.admin_export import ExportMixin
+from crm.admin_export import ListExportMixin
 
 
 class RecordAdminMixin:
@@ -78,9 +78,9 @@ def poll_results_view(request, object_id):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ExportMixin, admin.ModelAdmin):
+class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
     form = CampaignForm
-    list_display = ("__str__", "shortcode", "keyword", "kind", "needs_review", "records")
+    list_display = ("__str__", "shortcode", "keyword", "kind", "needs_review", "records", "results")
     list_filter = (NeedsReviewFilter, "kind", "shortcode")
     search_fields = ("name", "keyword", "shortcode", "reply_text")
     inlines = (PollChoiceInline,)
@@ -120,14 +120,17 @@ class CampaignAdmin(ExportMixin, admin.ModelAdmin):
         model = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest}.get(obj.kind, FormSubmission)
         url = reverse(f"admin:campaigns_{model._meta.model_name}_changelist")
         name = model._meta.verbose_name_plural
-        html = format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, name)
-        if obj.kind == Kind.POLL:
-            results = reverse("admin:campaigns_campaign_results", args=[obj.pk])
-            html += format_html(' · <a href="{}">results</a>', results)
-        return html
+        return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, name)
+
+    @admin.display(description="Results")
+    def results(self, obj: Campaign) -> str:
+        if obj.kind != Kind.POLL:
+            return "-"
+        url = reverse("admin:campaigns_campaign_results", args=[obj.pk])
+        return format_html('<a href="{}">results</a>', url)
 
 
-class ResponseAdmin(RecordAdminMixin, MobileSearchMixin, ExportMixin, admin.ModelAdmin):
+class ResponseAdmin(RecordAdminMixin, MobileSearchMixin, ListExportMixin, admin.ModelAdmin):
     """The common shape of the three lists of what subscribers sent."""
 
     list_select_related = ("campaign", "subscriber")

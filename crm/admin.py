@@ -8,7 +8,7 @@ from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV
 
 from campaigns.models import FormSubmission, InfoRequest, PollResponse
-from crm.admin_export import ExportMixin
+from crm.admin_export import ListExportMixin
 from crm.models import Subscriber
 from crm.phone import InvalidMobile, normalise_mobile
 from crm.subscriber_import import SubscriberResource
@@ -52,7 +52,7 @@ def timeline(subscriber: Subscriber, limit: int = TIMELINE_LENGTH) -> list[tuple
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(MobileSearchMixin, ExportMixin, ImportMixin, admin.ModelAdmin):
+class SubscriberAdmin(MobileSearchMixin, ListExportMixin, ImportMixin, admin.ModelAdmin):
     list_display = ("mobile", "country", "carrier", "first_seen_at", "last_seen_at")
     list_filter = ("country", "carrier", "last_seen_at")
     search_fields = ("mobile", "carrier")

@@ -7,7 +7,8 @@ fields expand into the same columns in both.
 
 from collections.abc import Iterable, Iterator
 
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db.models import QuerySet
 from django.urls import path
 from django.utils import timezone
@@ -29,7 +30,7 @@ def json_keys(queryset: QuerySet, field: str) -> list[str]:
     return sorted(keys)
 
 
-class ExportMixin:
+class ListExportMixin:
     """Adds "Export CSV" and "Export XLSX" to a changelist.
 
     Subclasses declare `export_columns`: (header, value path for .values_list()) pairs,
@@ -54,7 +55,10 @@ class ExportMixin:
         """The changelist's own queryset: its filters, search and ordering."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return self.get_changelist_instance(request).get_queryset(request)
+        try:
+            return self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            raise BadRequest("These filters do not apply to this list.") from None
 
     def export_table(self, queryset: QuerySet) -> tuple[list[str], Iterator[Iterable]]:
         headers = [header for header, _ in self.export_columns]

@@ -228,3 +228,29 @@ def test_votes_filter_by_the_chosen_campaign_choices(admin_client, endpoint):
     assert "By choice" not in unfiltered
     assert "A: Tampa" in page and "B: Miami" in page and "C: Boston" not in page
     assert "+13055550000" in chosen and "+12125551212" not in chosen
+
+
+def test_campaign_list_queries_do_not_grow_with_page_size(admin_client, db):
+    Campaign.objects.bulk_create(Campaign(keyword=f"K{n}", kind=Kind.POLL) for n in range(3))
+    few, _ = queries(admin_client, CAMPAIGNS)
+    Campaign.objects.bulk_create(Campaign(keyword=f"K{n}", kind=Kind.INFO) for n in range(3, 60))
+
+    many, page = queries(admin_client, CAMPAIGNS)
+
+    assert "K59" in page.content.decode()
+    assert many == few
+
+
+def test_export_needs_view_permission(client, django_user_model, endpoint):
+    vote(client, endpoint, "2125551212")
+    staff = django_user_model.objects.create_user("nobody", password="x", is_staff=True)
+    client.force_login(staff)
+
+    assert client.get(VOTES + "export.csv").status_code == 403
+    assert client.get(VOTES + "export.xlsx").status_code == 403
+
+
+def test_export_rejects_filters_the_list_does_not_have(admin_client, db):
+    response = admin_client.get(VOTES + "export.csv", {"subscriber__fields__x": "1"})
+
+    assert response.status_code == 400
