@@ -8,6 +8,7 @@ from rest_framework.permissions import IsAdminUser
 from callbacks.models import CallbackEvent, Outcome
 from campaigns.api import IdFilter
 from campaigns.models import Kind
+from crm.api import TimeFilter
 from crm.rest import CSVListMixin, ModelPermissions, csv_list_schema
 
 
@@ -15,10 +16,10 @@ class CallbackEventFilter(filters.FilterSet):
     endpoint = IdFilter(field_name="endpoint")
     kind = filters.ChoiceFilter(choices=Kind.choices)
     outcome = filters.ChoiceFilter(choices=Outcome.choices)
-    received_after = filters.IsoDateTimeFilter(
+    received_after = TimeFilter(
         field_name="received_at", lookup_expr="gte", help_text="At or after this time."
     )
-    received_before = filters.IsoDateTimeFilter(
+    received_before = TimeFilter(
         field_name="received_at", lookup_expr="lt", help_text="Before this time."
     )
 

@@ -1,6 +1,7 @@
 """Campaigns, poll choices, what subscribers sent, and poll results in the integration API."""
 
 import copy
+from datetime import UTC
 
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -23,7 +24,7 @@ from campaigns.models import (
     clean_keyword,
 )
 from campaigns.results import Counting, poll_results
-from crm.api import CountryFilter, PeopleFilterForm, mobile_filter
+from crm.api import CountryFilter, PeopleFilterForm, TimeFilter, mobile_filter
 from crm.rest import CSVListMixin, csv_list_schema
 
 
@@ -160,6 +161,13 @@ class ResultsQuerySerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False, help_text="Up to this time, excluded.")
 
     def validate(self, attrs: dict) -> dict:
+        for name in ("since", "until"):
+            if attrs.get(name) is None:
+                continue
+            try:
+                attrs[name].astimezone(UTC)  # as the database will compare it
+            except OverflowError:
+                raise serializers.ValidationError({name: "Out of range."}) from None
         if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
             raise serializers.ValidationError("since must be before until.")
         return attrs
@@ -270,10 +278,10 @@ class ResponseFilter(filters.FilterSet):
     carrier = filters.CharFilter(field_name="subscriber__carrier", lookup_expr="iexact")
     country = CountryFilter(field_name="subscriber__country")
     mobile = mobile_filter("subscriber__mobile")
-    received_after = filters.IsoDateTimeFilter(
+    received_after = TimeFilter(
         field_name="received_at", lookup_expr="gte", help_text="At or after this time."
     )
-    received_before = filters.IsoDateTimeFilter(
+    received_before = TimeFilter(
         field_name="received_at", lookup_expr="lt", help_text="Before this time."
     )
 

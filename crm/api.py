@@ -1,7 +1,10 @@
 """Subscribers in the integration API, and the filters that find people by number or country."""
 
+from datetime import UTC
+
 from django import forms
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
@@ -17,7 +20,8 @@ class CountryField(forms.CharField):
             return value
         code = country_code(value)
         if not code:
-            raise forms.ValidationError(f"{value[:40]!r} is not a country")
+            # django-filter %-formats messages: user input goes in params, never the text.
+            raise forms.ValidationError("%(value)r is not a country", params={"value": value[:40]})
         return code
 
 
@@ -37,8 +41,25 @@ class PeopleFilterForm(forms.Form):
             try:
                 data["mobile"] = normalise_mobile(data["mobile"], data.get("country") or "")
             except InvalidMobile as e:
-                self.add_error("mobile", str(e))
+                self.add_error("mobile", forms.ValidationError("%(why)s", params={"why": str(e)}))
         return data
+
+
+class TimeField(IsoDateTimeField):
+    def clean(self, value):
+        value = super().clean(value)
+        if value is not None:
+            try:
+                value.astimezone(UTC)  # as the database will compare it
+            except OverflowError:
+                raise forms.ValidationError("out of range", code="overflow") from None
+        return value
+
+
+class TimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 time, e.g. 2025-06-01T14:00:00Z; one that cannot be a UTC time is a 400."""
+
+    field_class = TimeField
 
 
 def mobile_filter(field_name: str) -> filters.CharFilter:
@@ -53,7 +74,7 @@ class SubscriberFilter(filters.FilterSet):
     mobile = mobile_filter("mobile")
     country = CountryFilter(field_name="country")
     carrier = filters.CharFilter(field_name="carrier", lookup_expr="iexact")
-    updated_since = filters.IsoDateTimeFilter(
+    updated_since = TimeFilter(
         field_name="updated_at",
         lookup_expr="gte",
         help_text="Changed at or after this time: pass the start of your last sync.",
