@@ -165,7 +165,8 @@ class ResultsQuerySerializer(serializers.Serializer):
             if attrs.get(name) is None:
                 continue
             try:
-                attrs[name].astimezone(UTC)  # as the database will compare it
+                # In UTC, as the database compares it (PostgreSQL refuses offsets beyond 15:59).
+                attrs[name] = attrs[name].astimezone(UTC)
             except OverflowError:
                 raise serializers.ValidationError({name: "Out of range."}) from None
         if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:

@@ -48,12 +48,13 @@ class PeopleFilterForm(forms.Form):
 class TimeField(IsoDateTimeField):
     def clean(self, value):
         value = super().clean(value)
-        if value is not None:
-            try:
-                value.astimezone(UTC)  # as the database will compare it
-            except OverflowError:
-                raise forms.ValidationError("out of range", code="overflow") from None
-        return value
+        if value is None:
+            return value
+        # In UTC, as the database compares it (PostgreSQL refuses offsets beyond 15:59).
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("out of range", code="overflow") from None
 
 
 class TimeFilter(filters.IsoDateTimeFilter):

@@ -205,3 +205,13 @@ def test_each_token_is_throttled_on_its_own():
     assert [first.get(URL).status_code for _ in range(4)] == [200, 200, 200, 429]
     assert second.get(URL).status_code == 200
     cache.clear()
+
+
+def test_a_time_with_any_offset_is_read_as_the_same_utc_time(reader):
+    vote("2125551212", "A")
+    Subscriber.objects.update(updated_at="2025-06-01T12:00:00Z")
+    # An offset PostgreSQL itself would refuse ("-17:14") is still a valid ISO 8601 time.
+    assert mobiles(reader.get(URL, {"updated_since": "2025-06-01T04:00:00-07:59"})) == [
+        "+12125551212"
+    ]
+    assert mobiles(reader.get(URL, {"updated_since": "2025-06-01T00:00:00-17:14"})) == []
