@@ -80,3 +80,10 @@ class Subscriber(models.Model):
         self.fields = {**self.fields, **non_blank(fields)}
         self.last_seen_at = max(self.last_seen_at, seen_at)
         self.save(update_fields=["country", "carrier", "fields", "last_seen_at", "updated_at"])
+
+    def set_fields(self, changes: dict) -> None:
+        """Change custom fields as an integration asks, and save: a None or blank value removes
+        the field, any other value replaces it, fields not named stay as they are."""
+        merged = {**self.fields, **changes}
+        self.fields = {name: value for name, value in merged.items() if value not in (None, "")}
+        self.save(update_fields=["fields", "updated_at"])

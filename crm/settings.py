@@ -1,6 +1,7 @@
 """Settings for the Sumotext CRM. Every knob comes from the environment."""
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -175,9 +176,17 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Logged in, and Django's model permissions, reads included (view_<model>).
+    "DEFAULT_PERMISSION_CLASSES": ["crm.rest.ModelPermissions"],
+    "DEFAULT_THROTTLE_CLASSES": ["crm.rest.TokenRateThrottle"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "crm.rest.TimeCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# Requests per integration user (so per token), e.g. "1000/min", "20/s", "50000/day".
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1000/min").strip()
+if not re.fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", API_RATE_LIMIT):
+    raise ImproperlyConfigured(f"API_RATE_LIMIT must look like 1000/min, not {API_RATE_LIMIT!r}")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sumotext CRM API",
@@ -187,4 +196,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
 }

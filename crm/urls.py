@@ -4,4 +4,5 @@ from django.urls import include, path
 urlpatterns = [
     path("callbacks/", include("callbacks.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("crm.api_urls")),
 ]

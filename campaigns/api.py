@@ -1,0 +1,416 @@
+"""Campaigns, poll choices, what subscribers sent, and poll results in the integration API."""
+
+import copy
+from datetime import UTC
+
+from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, models, transaction
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from campaigns.models import (
+    Campaign,
+    FormSubmission,
+    InfoRequest,
+    Kind,
+    PollChoice,
+    PollResponse,
+    clean_keyword,
+)
+from campaigns.results import Counting, poll_results
+from crm.api import CountryFilter, PeopleFilterForm, TimeFilter, mobile_filter
+from crm.rest import CSVListMixin, csv_list_schema
+
+
+def validate_model(instance: models.Model) -> None:
+    """Run the model's own validation, constraints included, as the admin's forms do.
+
+    So a duplicate keyword on a short code, in any case, is a 400 here, never an
+    IntegrityError, and the API can't accept what the admin would refuse.
+    """
+    try:
+        instance.full_clean()
+    except DjangoValidationError as e:
+        errors = serializers.as_serializer_error(e)
+        if "__all__" in errors:
+            errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop("__all__")
+        raise serializers.ValidationError(errors) from None
+
+
+def with_changes(instance: models.Model | None, model: type, attrs: dict) -> models.Model:
+    """A copy of the instance (or a new one) with the validated changes, for validate_model."""
+    candidate = copy.copy(instance) if instance else model()
+    for name, value in attrs.items():
+        setattr(candidate, name, value)
+    return candidate
+
+
+class IdFilter(filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+# Campaigns and poll choices
+
+
+class ChoiceInCampaignSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PollChoice
+        fields = ("id", "reply", "label", "order", "from_callback")
+        read_only_fields = ("from_callback",)
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    choices = ChoiceInCampaignSerializer(
+        many=True,
+        required=False,
+        help_text="Poll choices. Given when a campaign is created; "
+        "changed later through /api/poll-choices/.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = (
+            "id",
+            "shortcode",
+            "keyword",
+            "kind",
+            "name",
+            "reply_text",
+            "needs_review",
+            "created_at",
+            "choices",
+        )
+
+    def validate_keyword(self, value: str) -> str:
+        return clean_keyword(value)
+
+    def validate_choices(self, value: list[dict]) -> list[dict]:
+        if self.instance is not None:
+            raise serializers.ValidationError("Change choices through /api/poll-choices/.")
+        seen = set()
+        for choice in value:
+            reply = choice["reply"].strip().lower()
+            if reply in seen:
+                raise serializers.ValidationError(f"Reply {choice['reply']!r} is given twice.")
+            seen.add(reply)
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        fields = {name: value for name, value in attrs.items() if name != "choices"}
+        validate_model(with_changes(self.instance, Campaign, fields))
+        return attrs
+
+    def create(self, validated_data: dict) -> Campaign:
+        choices = validated_data.pop("choices", [])
+        try:
+            with transaction.atomic():
+                campaign = Campaign.objects.create(**validated_data)
+                for choice in choices:
+                    campaign.choices.create(**choice)
+        except IntegrityError:
+            # Another request created the same keyword between validation and saving.
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: ["This campaign exists already."]}
+            ) from None
+        return campaign
+
+
+class PollChoiceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PollChoice
+        fields = ("id", "campaign", "reply", "label", "order", "from_callback")
+
+    def validate_campaign(self, value: Campaign) -> Campaign:
+        # Votes point at their choice: moving it would move them to another campaign.
+        if self.instance is not None and value != self.instance.campaign:
+            raise serializers.ValidationError("A choice cannot move to another campaign.")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        validate_model(with_changes(self.instance, PollChoice, attrs))
+        return attrs
+
+
+class CampaignFilter(filters.FilterSet):
+    kind = filters.ChoiceFilter(choices=Kind.choices)
+    shortcode = filters.CharFilter(field_name="shortcode")
+    keyword = filters.CharFilter(method="filter_keyword")
+    needs_review = filters.BooleanFilter()
+
+    class Meta:
+        model = Campaign
+        fields = ()
+
+    def filter_keyword(self, queryset, name, value):
+        return queryset.filter(keyword__iexact=clean_keyword(value))
+
+
+def choices_text(campaign: Campaign) -> str:
+    return "; ".join(f"{choice.reply}: {choice.label}" for choice in campaign.choices.all())
+
+
+class ResultsQuerySerializer(serializers.Serializer):
+    counting = serializers.ChoiceField(choices=Counting.choices, default=Counting.ALL)
+    since = serializers.DateTimeField(required=False, help_text="From this time, included.")
+    until = serializers.DateTimeField(required=False, help_text="Up to this time, excluded.")
+
+    def validate(self, attrs: dict) -> dict:
+        for name in ("since", "until"):
+            if attrs.get(name) is None:
+                continue
+            try:
+                # In UTC, as the database compares it (PostgreSQL refuses offsets beyond 15:59).
+                attrs[name] = attrs[name].astimezone(UTC)
+            except OverflowError:
+                raise serializers.ValidationError({name: "Out of range."}) from None
+        if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError("since must be before until.")
+        return attrs
+
+
+class ChoiceResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="choice.id")
+    reply = serializers.CharField(source="choice.reply")
+    label = serializers.CharField(source="choice.label")
+    votes = serializers.IntegerField()
+    voters = serializers.IntegerField(help_text="Distinct subscribers whose votes count.")
+    share = serializers.FloatField(help_text="Of all votes counted, 0 to 1.")
+
+
+class PollResultsSerializer(serializers.Serializer):
+    campaign = serializers.IntegerField(source="campaign.id")
+    counting = serializers.ChoiceField(choices=Counting.choices)
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True)
+    votes = serializers.IntegerField()
+    voters = serializers.IntegerField(help_text="Distinct subscribers who voted in the range.")
+    choices = ChoiceResultSerializer(source="configured", many=True)
+    unmatched = ChoiceResultSerializer(
+        many=True, help_text="Replies that matched no configured choice."
+    )
+
+
+@extend_schema_view(**csv_list_schema(CampaignSerializer))
+class CampaignViewSet(
+    CSVListMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Campaigns with their poll choices, validated as the admin validates them."""
+
+    queryset = Campaign.objects.prefetch_related("choices")
+    serializer_class = CampaignSerializer
+    filterset_class = CampaignFilter
+    cursor_ordering = ("-created_at", "-id")
+    csv_filename = "campaigns.csv"
+    csv_columns = [
+        ("id", lambda c: c.id),
+        ("shortcode", lambda c: c.shortcode),
+        ("keyword", lambda c: c.keyword),
+        ("kind", lambda c: c.kind),
+        ("name", lambda c: c.name),
+        ("reply_text", lambda c: c.reply_text),
+        ("needs_review", lambda c: c.needs_review),
+        ("created_at", lambda c: c.created_at.isoformat()),
+        ("choices", choices_text),
+    ]
+
+    def perform_create(self, serializer):
+        if serializer.validated_data.get("choices") and not self.request.user.has_perm(
+            "campaigns.add_pollchoice"
+        ):
+            raise PermissionDenied("Creating poll choices needs the add poll choice permission.")
+        serializer.save()
+
+    @extend_schema(parameters=[ResultsQuerySerializer], responses=PollResultsSerializer)
+    @action(detail=True, filter_backends=[], pagination_class=None)
+    def results(self, request, pk=None):
+        """Votes, unique voters and shares per choice, counted as on the admin results page."""
+        if not request.user.has_perm("campaigns.view_pollresponse"):
+            raise PermissionDenied("Poll results need the view poll response permission.")
+        campaign = self.get_object()
+        query = ResultsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(PollResultsSerializer(poll_results(campaign, **query.validated_data)).data)
+
+
+@extend_schema_view(**csv_list_schema(PollChoiceSerializer))
+class PollChoiceViewSet(
+    CSVListMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The replies a poll understands. Choices with votes are kept, so none is deleted here."""
+
+    queryset = PollChoice.objects.all()
+    serializer_class = PollChoiceSerializer
+    filterset_fields = ("campaign",)
+    cursor_ordering = ("id",)
+    csv_filename = "poll-choices.csv"
+    csv_columns = [
+        ("id", lambda c: c.id),
+        ("campaign", lambda c: c.campaign_id),
+        ("reply", lambda c: c.reply),
+        ("label", lambda c: c.label),
+        ("order", lambda c: c.order),
+        ("from_callback", lambda c: c.from_callback),
+    ]
+
+
+# What subscribers sent
+
+
+class ResponseFilter(filters.FilterSet):
+    campaign = IdFilter(field_name="campaign")
+    keyword = filters.CharFilter(method="filter_keyword", help_text="In any case.")
+    shortcode = filters.CharFilter(field_name="campaign__shortcode")
+    carrier = filters.CharFilter(field_name="subscriber__carrier", lookup_expr="iexact")
+    country = CountryFilter(field_name="subscriber__country")
+    mobile = mobile_filter("subscriber__mobile")
+    received_after = TimeFilter(
+        field_name="received_at", lookup_expr="gte", help_text="At or after this time."
+    )
+    received_before = TimeFilter(
+        field_name="received_at", lookup_expr="lt", help_text="Before this time."
+    )
+
+    class Meta:
+        fields = ()
+        form = PeopleFilterForm
+
+    def filter_keyword(self, queryset, name, value):
+        return queryset.filter(campaign__keyword__iexact=clean_keyword(value))
+
+
+class PollResponseFilter(ResponseFilter):
+    reply = filters.CharFilter(field_name="reply", lookup_expr="iexact", help_text="In any case.")
+
+    class Meta(ResponseFilter.Meta):
+        model = PollResponse
+
+
+class InfoRequestFilter(ResponseFilter):
+    class Meta(ResponseFilter.Meta):
+        model = InfoRequest
+
+
+class FormSubmissionFilter(ResponseFilter):
+    class Meta(ResponseFilter.Meta):
+        model = FormSubmission
+
+
+RESPONSE_FIELDS = (
+    "id",
+    "received_at",
+    "campaign",
+    "shortcode",
+    "keyword",
+    "subscriber",
+    "mobile",
+    "carrier",
+    "country",
+    "callback",
+    "extras",
+)
+
+
+class ResponseSerializer(serializers.ModelSerializer):
+    shortcode = serializers.CharField(source="campaign.shortcode", read_only=True)
+    keyword = serializers.CharField(source="campaign.keyword", read_only=True)
+    mobile = serializers.CharField(source="subscriber.mobile", read_only=True)
+    carrier = serializers.CharField(source="subscriber.carrier", read_only=True)
+    country = serializers.CharField(source="subscriber.country", read_only=True)
+    extras = serializers.DictField(
+        child=serializers.CharField(), read_only=True, help_text="Undocumented parameters."
+    )
+
+
+class PollResponseSerializer(ResponseSerializer):
+    choice_label = serializers.CharField(source="choice.label", read_only=True)
+
+    class Meta:
+        model = PollResponse
+        fields = (*RESPONSE_FIELDS, "choice", "choice_label", "reply", "label")
+
+
+class InfoRequestSerializer(ResponseSerializer):
+    class Meta:
+        model = InfoRequest
+        fields = (*RESPONSE_FIELDS, "message")
+
+
+class FormSubmissionSerializer(ResponseSerializer):
+    fields = serializers.DictField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = FormSubmission
+        fields = (*RESPONSE_FIELDS, "fields")
+
+
+RESPONSE_COLUMNS = [
+    ("id", lambda r: r.id),
+    ("received_at", lambda r: r.received_at.isoformat()),
+    ("campaign", lambda r: r.campaign_id),
+    ("shortcode", lambda r: r.campaign.shortcode),
+    ("keyword", lambda r: r.campaign.keyword),
+    ("mobile", lambda r: r.subscriber.mobile),
+    ("carrier", lambda r: r.subscriber.carrier),
+    ("country", lambda r: r.subscriber.country),
+]
+
+
+class ResponseViewSet(CSVListMixin, viewsets.ReadOnlyModelViewSet):
+    """Read-only: only callbacks record responses."""
+
+    cursor_ordering = ("-received_at", "-id")
+
+
+@extend_schema_view(**csv_list_schema(PollResponseSerializer))
+class PollResponseViewSet(ResponseViewSet):
+    """Poll votes, as received, with the choice each one counts for."""
+
+    queryset = PollResponse.objects.select_related("campaign", "subscriber", "choice")
+    serializer_class = PollResponseSerializer
+    filterset_class = PollResponseFilter
+    csv_filename = "poll-responses.csv"
+    csv_columns = [
+        *RESPONSE_COLUMNS,
+        ("reply", lambda r: r.reply),
+        ("label", lambda r: r.label),
+        ("choice", lambda r: r.choice.label),
+    ]
+
+
+@extend_schema_view(**csv_list_schema(InfoRequestSerializer))
+class InfoRequestViewSet(ResponseViewSet):
+    """Text-4-Info keywords texted in."""
+
+    queryset = InfoRequest.objects.select_related("campaign", "subscriber")
+    serializer_class = InfoRequestSerializer
+    filterset_class = InfoRequestFilter
+    csv_filename = "info-requests.csv"
+    csv_columns = [*RESPONSE_COLUMNS, ("message", lambda r: r.message)]
+
+
+@extend_schema_view(**csv_list_schema(FormSubmissionSerializer))
+class FormSubmissionViewSet(ResponseViewSet):
+    """Web form and sticky session captures; in CSV, each custom field is a column."""
+
+    queryset = FormSubmission.objects.select_related("campaign", "subscriber")
+    serializer_class = FormSubmissionSerializer
+    filterset_class = FormSubmissionFilter
+    csv_filename = "form-submissions.csv"
+    csv_columns = RESPONSE_COLUMNS
+    csv_expand = "fields"

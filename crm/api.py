@@ -1,0 +1,148 @@
+"""Subscribers in the integration API, and the filters that find people by number or country."""
+
+from datetime import UTC
+
+from django import forms
+from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+
+from crm.models import Subscriber
+from crm.phone import InvalidMobile, country_code, normalise_mobile
+from crm.rest import CSVListMixin, csv_list_schema
+
+
+class CountryField(forms.CharField):
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return value
+        code = country_code(value)
+        if not code:
+            # django-filter %-formats messages: user input goes in params, never the text.
+            raise forms.ValidationError("%(value)r is not a country", params={"value": value[:40]})
+        return code
+
+
+class CountryFilter(filters.CharFilter):
+    """ "US", "USA" or "United States", as callbacks send it."""
+
+    field_class = CountryField
+
+
+class PeopleFilterForm(forms.Form):
+    """Reads the `mobile` filter as a callback's number is read: in the `country` filter's
+    country, else the default one. So "(212) 555-1212" finds +12125551212."""
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mobile"):
+            try:
+                data["mobile"] = normalise_mobile(data["mobile"], data.get("country") or "")
+            except InvalidMobile as e:
+                self.add_error("mobile", forms.ValidationError("%(why)s", params={"why": str(e)}))
+        return data
+
+
+class TimeField(IsoDateTimeField):
+    def clean(self, value):
+        value = super().clean(value)
+        if value is None:
+            return value
+        # In UTC, as the database compares it (PostgreSQL refuses offsets beyond 15:59).
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("out of range", code="overflow") from None
+
+
+class TimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 time, e.g. 2025-06-01T14:00:00Z; one that cannot be a UTC time is a 400."""
+
+    field_class = TimeField
+
+
+def mobile_filter(field_name: str) -> filters.CharFilter:
+    return filters.CharFilter(
+        field_name=field_name,
+        max_length=40,
+        help_text="In any format a person types; read in `country`'s country if given.",
+    )
+
+
+class SubscriberFilter(filters.FilterSet):
+    mobile = mobile_filter("mobile")
+    country = CountryFilter(field_name="country")
+    carrier = filters.CharFilter(field_name="carrier", lookup_expr="iexact")
+    updated_since = TimeFilter(
+        field_name="updated_at",
+        lookup_expr="gte",
+        help_text="Changed at or after this time: pass the start of your last sync.",
+    )
+
+    class Meta:
+        model = Subscriber
+        fields = ()
+        form = PeopleFilterForm
+
+
+class SubscriberSerializer(serializers.ModelSerializer):
+    fields = serializers.DictField(
+        child=serializers.CharField(allow_null=True, allow_blank=True, max_length=1000),
+        help_text="Custom fields. On update, named fields are set; null or blank removes one.",
+    )
+
+    class Meta:
+        model = Subscriber
+        fields = (
+            "id",
+            "mobile",
+            "country",
+            "carrier",
+            "fields",
+            "first_seen_at",
+            "last_seen_at",
+            "updated_at",
+        )
+        read_only_fields = (
+            "mobile",
+            "country",
+            "carrier",
+            "first_seen_at",
+            "last_seen_at",
+            "updated_at",
+        )
+
+    def update(self, instance: Subscriber, validated_data: dict) -> Subscriber:
+        if "fields" in validated_data:
+            instance.set_fields(validated_data["fields"])
+        return instance
+
+
+@extend_schema_view(**csv_list_schema(SubscriberSerializer))
+class SubscriberViewSet(
+    CSVListMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """People who sent a callback, once per mobile number. Only custom fields can change."""
+
+    queryset = Subscriber.objects.all()
+    serializer_class = SubscriberSerializer
+    filterset_class = SubscriberFilter
+    # Most recently changed first: an incremental sync pages with updated_since.
+    cursor_ordering = ("-updated_at", "-id")
+    csv_filename = "subscribers.csv"
+    csv_columns = [
+        ("id", lambda s: s.id),
+        ("mobile", lambda s: s.mobile),
+        ("country", lambda s: s.country),
+        ("carrier", lambda s: s.carrier),
+        ("first_seen_at", lambda s: s.first_seen_at.isoformat()),
+        ("last_seen_at", lambda s: s.last_seen_at.isoformat()),
+        ("updated_at", lambda s: s.updated_at.isoformat()),
+    ]
+    csv_expand = "fields"

@@ -1,0 +1,143 @@
+"""How every endpoint of the integration API behaves: who may call it, how fast, how lists page
+and how a list becomes a CSV download. The endpoints themselves live in each app's api.py.
+"""
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import renderers
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.throttling import UserRateThrottle
+
+from crm.exports import csv_response
+
+VIEW_PERMISSION = ["%(app_label)s.view_%(model_name)s"]
+
+
+class ModelPermissions(DjangoModelPermissions):
+    """Django's model permissions, reads included: GET needs view_<model>.
+
+    DRF's own class lets any authenticated user read everything.
+    """
+
+    perms_map = {
+        **DjangoModelPermissions.perms_map,
+        "GET": VIEW_PERMISSION,
+        "HEAD": VIEW_PERMISSION,
+    }
+
+
+class TokenRateThrottle(UserRateThrottle):
+    """Requests per integration user, so per token: each integration has its own user.
+
+    The rate is read from settings when a request comes, so tests and deployments can set it.
+    """
+
+    def get_rate(self) -> str:
+        return settings.API_RATE_LIMIT
+
+
+class TimeCursorPagination(CursorPagination):
+    """Newest first, by a cursor: stable while rows are inserted, and no COUNT(*).
+
+    A view sets `cursor_ordering`, led by an indexed timestamp and made unique by the id.
+    """
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    ordering = ("-received_at", "-id")
+
+    def get_ordering(self, request, queryset, view) -> tuple[str, ...]:
+        return tuple(getattr(view, "cursor_ordering", self.ordering))
+
+
+class CSVRenderer(renderers.BaseRenderer):
+    """Lets `?format=csv` through content negotiation; CSVListMixin streams the body itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        raise NotImplementedError("CSV lists are streamed by CSVListMixin.list()")
+
+
+FORMAT_PARAMETER = OpenApiParameter(
+    "format",
+    OpenApiTypes.STR,
+    enum=["json", "csv"],
+    description="`csv` downloads every row that matches the filters as CSV, unpaginated.",
+)
+
+
+def csv_list_schema(serializer_class: type) -> dict:
+    """extend_schema_view(**csv_list_schema(S)): the list's JSON pages and its CSV download."""
+    return {
+        "list": extend_schema(
+            parameters=[FORMAT_PARAMETER],
+            responses={
+                (200, "application/json"): serializer_class(many=True),
+                (200, "text/csv"): OpenApiTypes.STR,
+            },
+        )
+    }
+
+
+Column = tuple[str, Callable[[Any], object]]
+
+
+def field_names(queryset: QuerySet, attr: str) -> list[str]:
+    """Every key of a JSON attribute across the rows, sorted: custom fields become columns."""
+    names: set[str] = set()
+    for custom in queryset.values_list(attr, flat=True).iterator(chunk_size=2000):
+        names.update(custom or {})
+    return sorted(names)
+
+
+class CSVListMixin:
+    """`?format=csv` on a list streams every filtered row, in the list's order, as CSV.
+
+    The view declares `csv_columns` (header, row -> value) and, for custom fields, the JSON
+    attribute whose keys become more columns (`csv_expand`). Rows are read in chunks
+    (prefetches included), never all held in memory.
+    """
+
+    csv_columns: list[Column] = []
+    csv_expand = ""
+    csv_filename = "export.csv"
+
+    def get_renderers(self):
+        found = super().get_renderers()
+        if self.action == "list":
+            found.append(CSVRenderer())
+        return found
+
+    def list(self, request, *args, **kwargs):
+        if request.accepted_renderer.format != CSVRenderer.format:
+            return super().list(request, *args, **kwargs)
+        rows = self.filter_queryset(self.get_queryset()).order_by(*self.cursor_ordering)
+        extra = field_names(rows, self.csv_expand) if self.csv_expand else []
+        header = [name for name, _ in self.csv_columns] + extra
+        return csv_response(self.csv_filename, header, self.csv_rows(rows, extra))
+
+    def csv_rows(self, queryset: QuerySet, extra: Sequence[str]) -> Iterable[Sequence]:
+        for row in queryset.iterator(chunk_size=2000):
+            values = [value(row) for _, value in self.csv_columns]
+            if extra:
+                custom = getattr(row, self.csv_expand) or {}
+                values += [custom.get(name, "") for name in extra]
+            yield values
+
+    def handle_exception(self, exc):
+        # Errors (a bad filter, a missing token) are told in JSON, even to a CSV request.
+        response = super().handle_exception(exc)
+        if isinstance(getattr(self.request, "accepted_renderer", None), CSVRenderer):
+            self.request.accepted_renderer = renderers.JSONRenderer()
+            self.request.accepted_media_type = renderers.JSONRenderer.media_type
+        return response
