@@ -192,3 +192,11 @@ def test_subscriber_list_drills_down_by_year(admin_client, db):
 
     assert "last_seen_at__year=2025" in page and "last_seen_at__year=2026" in page
     assert "+12125552024" in year_2024 and "+12125552026" not in year_2024
+
+
+def test_subscriber_list_offers_import_and_both_exports(admin_client, db):
+    page = admin_client.get(CHANGELIST, {"country": "US"}).content.decode()
+
+    assert "href='/admin/crm/subscriber/import/' class=\"import_link\"" in page
+    assert 'href="/admin/crm/subscriber/export.csv?country=US"' in page
+    assert 'href="/admin/crm/subscriber/export.xlsx?country=US"' in page
