@@ -4,7 +4,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
-from crm.admin import MobileSearchMixin
+from crm.admin import BigTableMixin, MobileSearchMixin
 from crm.admin_export import ListExportMixin
 
 
@@ -130,14 +130,13 @@ class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
         return format_html('<a href="{}">results</a>', url)
 
 
-class ResponseAdmin(RecordAdminMixin, MobileSearchMixin, ListExportMixin, admin.ModelAdmin):
+class ResponseAdmin(
+    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, admin.ModelAdmin
+):
     """The common shape of the three lists of what subscribers sent."""
 
     list_select_related = ("campaign", "subscriber")
     date_hierarchy = "received_at"
-    # Big tables: no full count, no per-filter counts.
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
     common_filters = (
         "campaign",

@@ -7,9 +7,12 @@ Plain numbers are inert and stay as they are: "+12125551212" still reads as the 
 
 import csv
 import re
+import tempfile
 from collections.abc import Iterable
 
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
@@ -65,12 +68,6 @@ def xlsx_response(filename: str, header: Iterable[str], rows: Iterable[Iterable]
     Every cell is typed as a string, so no text can become a formula; the same safe_cell()
     as CSV still marks dangerous text, so both formats read the same.
     """
-    import tempfile
-
-    from django.http import FileResponse
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet()
 
@@ -83,7 +80,7 @@ def xlsx_response(filename: str, header: Iterable[str], rows: Iterable[Iterable]
     sheet.append(list(cells(header)))
     for row in rows:
         sheet.append(list(cells(row)))
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
+    out = tempfile.TemporaryFile()  # FileResponse closes it when sent
     workbook.save(out)
     out.seek(0)
     return FileResponse(

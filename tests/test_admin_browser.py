@@ -23,6 +23,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
+def sumotext(server, django_user_model) -> Endpoint:
+    """The marketer's login and the platform's endpoint, made before the browser starts.
+
+    Database work inside Playwright's sync API would run in another context and open a
+    second connection that outlives the test (PostgreSQL then cannot drop the test database).
+    """
+    django_user_model.objects.create_superuser("marketer", password=PASSWORD)
+    return Endpoint.objects.create(name="Sumotext")
+
+
+@pytest.fixture
 def browser_page():
     if not Path(CHROMIUM).exists():
         if os.environ.get("REQUIRE_BROWSER") == "1":
@@ -30,9 +41,6 @@ def browser_page():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are still plain synchronous calls.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -52,7 +60,6 @@ def browser_page():
         page.set_default_timeout(15_000)
         yield page
         browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def screenshot(page, name: str) -> None:
@@ -67,10 +74,8 @@ def callback(server: str, endpoint: Endpoint, kind: str, **params) -> str:
         return response.read().decode()
 
 
-def test_a_marketer_runs_a_poll_from_the_admin(server, browser_page, django_user_model):
-    page = browser_page
-    django_user_model.objects.create_superuser("marketer", password=PASSWORD)
-    endpoint = Endpoint.objects.create(name="Sumotext")
+def test_a_marketer_runs_a_poll_from_the_admin(server, sumotext, browser_page):
+    page, endpoint = browser_page, sumotext
 
     page.goto(f"{server}/admin/login/")
     page.fill("#id_username", "marketer")

@@ -72,3 +72,16 @@ def test_export_needs_a_staff_login(client, db):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_big_xlsx_exports_are_sent_to_csv(admin_client, db, monkeypatch):
+    monkeypatch.setattr("crm.admin_export.XLSX_MAX_ROWS", 2)
+    for n in range(3):
+        Subscriber.objects.create(mobile=f"+121255512{n}0", country="US")
+
+    too_many = admin_client.get(EXPORT + ".xlsx", {"country": "US"}, follow=True)
+    two = admin_client.get(EXPORT + ".xlsx", {"q": "+12125551200"})
+
+    assert too_many.redirect_chain[-1][0] == "/admin/crm/subscriber/?country=US"
+    assert "XLSX exports stop at 2 rows" in too_many.content.decode()
+    assert two["Content-Type"].startswith("application/vnd.openxmlformats")

@@ -1,9 +1,12 @@
 import io
+from datetime import date, datetime
 
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.models import PollResponse
+from crm.admin import periods
 from crm.models import Subscriber
 from tests.admin_data import numbers, queries, send, vote
 
@@ -162,3 +165,38 @@ def test_import_needs_permission_to_add(client, django_user_model, db):
     client.force_login(user)
 
     assert client.get(reverse("admin:crm_subscriber_import")).status_code == 403
+
+
+def test_date_drill_down_reads_only_the_range_ends(admin_client, db):
+    assert periods(date(2024, 11, 5), date(2026, 2, 1), "year") == [
+        date(2024, 1, 1),
+        date(2025, 1, 1),
+        date(2026, 1, 1),
+    ]
+    assert periods(date(2025, 11, 5), date(2026, 2, 1), "month") == [
+        date(2025, 11, 1),
+        date(2025, 12, 1),
+        date(2026, 1, 1),
+        date(2026, 2, 1),
+    ]
+    assert len(periods(date(2026, 2, 1), date(2026, 2, 28), "day")) == 28
+
+
+def test_subscriber_list_drills_down_by_year(admin_client, db):
+    for year in (2024, 2026):
+        seen = timezone.make_aware(datetime(year, 3, 1, 12))
+        Subscriber.objects.create(mobile=f"+1212555{year}", first_seen_at=seen, last_seen_at=seen)
+
+    page = admin_client.get(CHANGELIST).content.decode()
+    year_2024 = admin_client.get(CHANGELIST, {"last_seen_at__year": "2024"}).content.decode()
+
+    assert "last_seen_at__year=2025" in page and "last_seen_at__year=2026" in page
+    assert "+12125552024" in year_2024 and "+12125552026" not in year_2024
+
+
+def test_subscriber_list_offers_import_and_both_exports(admin_client, db):
+    page = admin_client.get(CHANGELIST, {"country": "US"}).content.decode()
+
+    assert "href='/admin/crm/subscriber/import/' class=\"import_link\"" in page
+    assert 'href="/admin/crm/subscriber/export.csv?country=US"' in page
+    assert 'href="/admin/crm/subscriber/export.xlsx?country=US"' in page
