@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, QuerySet, Window
+from django.db.models import Count, F, Max, Min, QuerySet, Window
 from django.db.models.functions import RowNumber, Trunc
 
 from campaigns.models import Campaign, PollChoice, PollResponse
@@ -97,9 +97,11 @@ def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> 
     """[{"period": datetime, "votes": n}], hourly for ranges up to three days, else daily."""
     responses = counted_responses(campaign, counting, since, until)
     if since is None or until is None:
-        bounds = responses.order_by("received_at").values_list("received_at", flat=True)
-        first, last = bounds.first(), bounds.last()
-        since, until = since or first, until or last
+        # The span of the votes received decides the unit; one cheap indexed query.
+        bounds = responses_in_range(campaign, since, until).aggregate(
+            first=Min("received_at"), last=Max("received_at")
+        )
+        since, until = since or bounds["first"], until or bounds["last"]
     hourly = since and until and until - since <= timedelta(days=3)
     return list(
         responses.annotate(period=Trunc("received_at", "hour" if hourly else "day"))
