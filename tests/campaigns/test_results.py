@@ -247,3 +247,15 @@ def test_it_links_back_to_the_campaign(client, staff, poll):
     page = results_page(client, poll).text
 
     assert reverse("admin:campaigns_campaign_change", args=[poll.pk]) in page
+
+
+def test_its_time_chart_follows_the_counting_rule(client, staff, poll, endpoint):
+    vote(endpoint, "+12125550001", "A", DAY1)
+    vote(endpoint, "+12125550002", "A", DAY1 + timedelta(minutes=5))
+    vote(endpoint, "+12125550001", "B", DAY1 + timedelta(hours=2))
+
+    every = results_page(client, poll, counting="all").context["bars"]
+    latest = results_page(client, poll, counting="latest").context["bars"]
+
+    assert [(bar.period.hour, bar.votes) for bar in every] == [(9, 2), (10, 0), (11, 1)]
+    assert [(bar.period.hour, bar.votes) for bar in latest] == [(9, 1), (10, 0), (11, 1)]
