@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum, Window
+from django.db.models import Count, F, Max, Min, QuerySet, Window
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
@@ -64,12 +64,7 @@ def counted_responses(campaign, counting=Counting.ALL, since=None, until=None) -
     return responses
 
 
-def _latest_votes_sql(campaign, since, until) -> tuple[str, list]:
-    """PostgreSQL: each subscriber's latest vote in the range, one row per subscriber.
-
-    DISTINCT ON walks the pollresponse_latest_vote index in order, so the rule costs one
-    index-only scan instead of a window over a sort.
-    """
+def _where(campaign, since, until) -> tuple[str, list]:
     where, params = ["campaign_id = %s"], [campaign.pk]
     if since:
         where.append("received_at >= %s")
@@ -77,54 +72,76 @@ def _latest_votes_sql(campaign, since, until) -> tuple[str, list]:
     if until:
         where.append("received_at < %s")
         params.append(until)
+    return " AND ".join(where), params
+
+
+def _latest_votes_sql(campaign, since, until) -> tuple[str, list]:
+    """PostgreSQL: each subscriber's latest vote in the range, one row per subscriber.
+
+    DISTINCT ON walks the pollresponse_latest_vote index in order, so the rule costs one
+    index-only scan instead of a window over a sort.
+    """
+    where, params = _where(campaign, since, until)
     sql = (
         f"SELECT DISTINCT ON (subscriber_id) choice_id, received_at "  # noqa: S608
-        f"FROM {PollResponse._meta.db_table} WHERE {' AND '.join(where)} "
+        f"FROM {PollResponse._meta.db_table} WHERE {where} "
         "ORDER BY subscriber_id, received_at DESC, id DESC"
     )
     return sql, params
 
 
-def _use_latest_sql() -> bool:
+def _use_sql() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _tally(campaign, choice_ids, counting, since, until) -> tuple[dict, int]:
-    """({choice id: (votes, voters)}, voters overall), in one or two queries."""
-    if counting == Counting.LATEST:
-        # One vote per subscriber: a choice's votes are its voters.
-        if _use_latest_sql():
-            inner, params = _latest_votes_sql(campaign, since, until)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT choice_id, COUNT(*) FROM ({inner}) latest GROUP BY choice_id",  # noqa: S608
-                    params,
-                )
-                votes = dict(cursor.fetchall())
-        else:
-            votes = dict(
-                counted_responses(campaign, counting, since, until)
-                .values_list("choice")
-                .annotate(n=Count("id"))
-                .order_by()
-            )
-        return {choice: (n, n) for choice, n in votes.items()}, sum(votes.values())
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
-    responses = responses_in_range(campaign, since, until)
-    # Group by (choice, subscriber) first: both figures then come from one streamed pass over
-    # the pollresponse_choice_voters index, where COUNT(DISTINCT) would sort every group.
-    pairs = responses.values("choice", "subscriber").annotate(n=Count("id")).order_by()
-    totals = pairs.aggregate(
-        **{f"votes_{c}": Sum("n", filter=Q(choice=c)) for c in choice_ids},
-        **{f"voters_{c}": Count("subscriber", filter=Q(choice=c)) for c in choice_ids},
+
+def _tally_sql(campaign, counting, since, until) -> tuple[dict, int]:
+    """PostgreSQL: the same figures as _tally_orm(), in shapes that stream over an index."""
+    latest, params = _latest_votes_sql(campaign, since, until)
+    if counting == Counting.LATEST:
+        rows = _fetch(f"SELECT choice_id, COUNT(*) FROM ({latest}) l GROUP BY 1", params)  # noqa: S608
+        # One vote per subscriber: a choice's votes are its voters.
+        return {choice: (n, n) for choice, n in rows}, sum(n for _, n in rows)
+    where, params_all = _where(campaign, since, until)
+    # Group by (choice, subscriber) first: votes and voters then come from one pass in the
+    # order of pollresponse_choice_voters, where COUNT(DISTINCT) would sort every group.
+    rows = _fetch(
+        f"SELECT choice_id, SUM(n), COUNT(*) FROM (SELECT choice_id, subscriber_id, "  # noqa: S608
+        f"COUNT(*) AS n FROM {PollResponse._meta.db_table} WHERE {where} GROUP BY 1, 2) pairs "
+        "GROUP BY 1",
+        params_all,
     )
-    counts = {c: (totals[f"votes_{c}"] or 0, totals[f"voters_{c}"] or 0) for c in choice_ids}
-    return counts, responses.values("subscriber").distinct().count()
+    voters = _fetch(f"SELECT COUNT(*) FROM ({latest}) l", params)[0][0]  # noqa: S608
+    return {choice: (int(votes), n) for choice, votes, n in rows}, voters
+
+
+def _tally_orm(campaign, counting, since, until) -> tuple[dict, int]:
+    responses = counted_responses(campaign, counting, since, until)
+    counts = {
+        row["choice"]: (row["votes"], row["voters"])
+        for row in responses.values("choice")
+        .annotate(votes=Count("id"), voters=Count("subscriber", distinct=True))
+        .order_by()
+    }
+    voters = responses_in_range(campaign, since, until).values("subscriber").distinct().count()
+    return counts, voters
+
+
+def _tally(campaign, counting, since, until) -> tuple[dict, int]:
+    """({choice id: (votes, voters)}, voters overall)."""
+    if _use_sql():
+        return _tally_sql(campaign, counting, since, until)
+    return _tally_orm(campaign, counting, since, until)
 
 
 def poll_results(campaign, counting=Counting.ALL, since=None, until=None) -> PollResults:
     choices = list(campaign.choices.all())
-    counts, voters = _tally(campaign, [c.id for c in choices], counting, since, until)
+    counts, voters = _tally(campaign, counting, since, until)
     votes = sum(n for n, _ in counts.values())
     results = [
         ChoiceResult(
@@ -157,19 +174,15 @@ def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> 
         )
         first, last = first or bounds["first"], last or bounds["last"]
     unit = "hour" if first and last and last - first <= timedelta(days=3) else "day"
-    if counting == Counting.LATEST and _use_latest_sql():
+    if counting == Counting.LATEST and _use_sql():
         tz = timezone.get_current_timezone()
-        inner, params = _latest_votes_sql(campaign, since, until)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT date_trunc(%s, received_at AT TIME ZONE %s) AS period, COUNT(*) "  # noqa: S608
-                f"FROM ({inner}) latest GROUP BY 1 ORDER BY 1",
-                [unit, str(tz), *params],
-            )
-            return [
-                {"period": timezone.make_aware(period, tz), "votes": n}
-                for period, n in cursor.fetchall()
-            ]
+        latest, params = _latest_votes_sql(campaign, since, until)
+        rows = _fetch(
+            "SELECT date_trunc(%s, received_at AT TIME ZONE %s) AS period, COUNT(*) "  # noqa: S608
+            f"FROM ({latest}) l GROUP BY 1 ORDER BY 1",
+            [unit, str(tz), *params],
+        )
+        return [{"period": timezone.make_aware(period, tz), "votes": n} for period, n in rows]
     return list(
         counted_responses(campaign, counting, since, until)
         .annotate(period=Trunc("received_at", unit))
