@@ -59,12 +59,10 @@ def use_results_urlconf_if_needed() -> str:
 
 def pages() -> list[tuple[str, str, tuple, dict]]:
     """(label, URL name, args, query) of every page measured."""
-    poll = (
-        Campaign.objects.filter(kind=Kind.POLL)
-        .annotate(n=Count("pollresponses"))
-        .order_by("-n")
-        .first()
+    polls = list(
+        Campaign.objects.filter(kind=Kind.POLL).annotate(n=Count("pollresponses")).order_by("-n")
     )
+    poll, small = (polls[0], polls[-1]) if polls else (None, None)
     busiest = PollResponse.objects.values("subscriber").order_by("subscriber").first()
     subscriber = Subscriber.objects.get(pk=busiest["subscriber"]) if busiest else None
     last = PollResponse.objects.order_by("-received_at").values_list("received_at", flat=True)
@@ -96,8 +94,10 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
         ),
         ("Campaigns", "admin:campaigns_campaign_changelist", (), {}),
         ("Users (stock admin)", "admin:auth_user_changelist", (), {}),
-        ("Results, every vote", RESULTS, poll_id, {}),
-        ("Results, latest vote", RESULTS, poll_id, {"counting": "latest"}),
+        (f"Results, every vote ({poll.n} votes)", RESULTS, poll_id, {}),
+        (f"Results, latest vote ({poll.n} votes)", RESULTS, poll_id, {"counting": "latest"}),
+        (f"Results, every vote ({small.n} votes)", RESULTS, (small.pk,), {}),
+        (f"Results, latest vote ({small.n} votes)", RESULTS, (small.pk,), {"counting": "latest"}),
         ("Results, every vote, 30 days", RESULTS, poll_id, month),
         (
             "Results, latest vote, 30 days",
