@@ -82,7 +82,9 @@ def choice_rows(results: list[ChoiceResult]) -> list[ChoiceRow]:
     return [ChoiceRow(r, f"{100 * r.share:.1f}%", f"{100 * r.share:.2f}") for r in results]
 
 
-def results_csv(results: PollResults) -> HttpResponse:
+def results_csv(results: PollResults, days: tuple) -> HttpResponse:
+    """The table of the page as CSV; `days` are the chosen dates, for the file name."""
+
     def rows():
         for matched, group in ((True, results.configured), (False, results.unmatched)):
             for r in group:
@@ -96,7 +98,7 @@ def results_csv(results: PollResults) -> HttpResponse:
                     results.counting,
                 )
 
-    span = "-".join(f"{d:%Y%m%d}" for d in (results.since, results.until) if d)
+    span = "-".join(f"{d:%Y%m%d}" for d in days if d)
     name = f"poll-{results.campaign.pk}-{results.counting}{'-' + span if span else ''}.csv"
     header = ("reply", "label", "configured choice", "votes", "voters", "share %", "counting")
     return csv_response(name, header, rows())
@@ -121,7 +123,7 @@ def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
         since, until = form.time_range()
         results = poll_results(campaign, counting, since, until)
         if request.GET.get("format") == "csv":
-            return results_csv(results)
+            return results_csv(results, (form.cleaned_data["since"], form.cleaned_data["until"]))
         bars, unit = time_bars(votes_over_time(campaign, counting, since, until))
 
     context = {

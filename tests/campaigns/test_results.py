@@ -180,7 +180,7 @@ def test_it_exports_the_results_as_csv(client, staff, poll, endpoint):
     response = results_page(client, poll, format="csv", counting="latest", since="2026-03-01")
 
     assert response["Content-Type"].startswith("text/csv")
-    assert 'filename="poll-' in response["Content-Disposition"]
+    assert f'filename="poll-{poll.pk}-latest-20260301.csv"' in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows == [
         ["reply", "label", "configured choice", "votes", "voters", "share %", "counting"],
