@@ -36,6 +36,11 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/pytest -m "not slow"
 
+# Admin pages and the CSV export timed on a large data set (docs/benchmarks.md).
+# Needs DATABASE_URL pointing at a database filled by `manage.py generate_demo_data`.
+bench: $(VENV)/.installed
+	$(PY) bench/admin_pages.py
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

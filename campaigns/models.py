@@ -158,6 +158,23 @@ class PollResponse(Response):
     reply = models.CharField(max_length=64, help_text="As received.")
     label = models.CharField(max_length=255, blank=True, help_text="As received.")
 
+    class Meta(Response.Meta):
+        # Poll results read these indexes alone (index-only scans), see campaigns/results.py:
+        # each subscriber's latest vote in index order, and votes and voters per choice.
+        indexes = [
+            *Response.Meta.indexes,
+            models.Index(
+                fields=["campaign", "subscriber", "-received_at", "-id"],
+                include=["choice"],
+                name="pollresponse_latest_vote",
+            ),
+            models.Index(
+                fields=["campaign", "choice", "subscriber"],
+                include=["received_at"],
+                name="pollresponse_choice_voters",
+            ),
+        ]
+
     def __str__(self) -> str:
         return f"{self.reply} from {self.subscriber_id}"
 

@@ -1,0 +1,240 @@
+"""Time the admin pages and the streamed CSV export on a large data set.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench DJANGO_LOCAL=1 \\
+        .venv/bin/python bench/admin_pages.py [--runs 5] [--export-url /admin/...]
+
+Fill the database first with `manage.py generate_demo_data`. Each page is requested once to
+warm up, then --runs times; the table shows the median server time (the whole request, in
+process, through the Django test client), the SQL time in it, and the query count. Pages that
+do not exist yet (404, or a URL name nobody registered) are skipped with a note.
+
+The export runs the product under gunicorn (one worker) and downloads the CSV with urllib
+while sampling the worker's resident memory from /proc.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+os.environ.setdefault("DJANGO_LOCAL", "1")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Count  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.urls import NoReverseMatch, reverse  # noqa: E402
+
+from campaigns.models import Campaign, Kind, PollResponse  # noqa: E402
+from crm.models import Subscriber  # noqa: E402
+
+RESULTS_URLCONF = "tests.campaigns.results_urls"
+RESULTS = "admin:campaigns_campaign_results"
+
+
+def use_results_urlconf_if_needed() -> str:
+    """Before campaigns/admin.py registers the results page, borrow the tests' urlconf."""
+    try:
+        reverse("admin:campaigns_campaign_results", args=[1])
+        return ""
+    except NoReverseMatch:
+        settings.ROOT_URLCONF = RESULTS_URLCONF
+        return f"results page served through {RESULTS_URLCONF} (not yet in campaigns/admin.py)"
+
+
+def pages() -> list[tuple[str, str, tuple, dict]]:
+    """(label, URL name, args, query) of every page measured."""
+    polls = list(
+        Campaign.objects.filter(kind=Kind.POLL).annotate(n=Count("pollresponses")).order_by("-n")
+    )
+    poll, small = (polls[0], polls[-1]) if polls else (None, None)
+    busiest = PollResponse.objects.values("subscriber").order_by("subscriber").first()
+    subscriber = Subscriber.objects.get(pk=busiest["subscriber"]) if busiest else None
+    last = PollResponse.objects.order_by("-received_at").values_list("received_at", flat=True)
+    last_day = last.first().date() if last.exists() else date.today()
+    month = {"since": f"{last_day - timedelta(days=29)}", "until": f"{last_day}"}
+    two_days = {"since": f"{last_day - timedelta(days=1)}", "until": f"{last_day}"}
+    mobile = subscriber.mobile if subscriber else "+12122000001"
+    national = f"({mobile[2:5]}) {mobile[5:8]}-{mobile[8:]}"
+    poll_id = (poll.pk,) if poll else (0,)
+    return [
+        ("Subscribers", "admin:crm_subscriber_changelist", (), {}),
+        ("Subscribers, search by mobile", "admin:crm_subscriber_changelist", (), {"q": national}),
+        ("Subscriber page", "admin:crm_subscriber_change", (subscriber.pk,), {}),
+        ("Poll responses", "admin:campaigns_pollresponse_changelist", (), {}),
+        (
+            "Poll responses, one campaign",
+            "admin:campaigns_pollresponse_changelist",
+            (),
+            {"campaign__id__exact": poll_id[0]},
+        ),
+        ("Info requests", "admin:campaigns_inforequest_changelist", (), {}),
+        ("Form submissions", "admin:campaigns_formsubmission_changelist", (), {}),
+        ("Callback events", "admin:callbacks_callbackevent_changelist", (), {}),
+        (
+            "Callback events, failed",
+            "admin:callbacks_callbackevent_changelist",
+            (),
+            {"outcome__exact": "failed"},
+        ),
+        ("Campaigns", "admin:campaigns_campaign_changelist", (), {}),
+        ("Users (stock admin)", "admin:auth_user_changelist", (), {}),
+        (f"Results, every vote ({poll.n} votes)", RESULTS, poll_id, {}),
+        (f"Results, latest vote ({poll.n} votes)", RESULTS, poll_id, {"counting": "latest"}),
+        (f"Results, every vote ({small.n} votes)", RESULTS, (small.pk,), {}),
+        (f"Results, latest vote ({small.n} votes)", RESULTS, (small.pk,), {"counting": "latest"}),
+        ("Results, every vote, 30 days", RESULTS, poll_id, month),
+        (
+            "Results, latest vote, 30 days",
+            RESULTS,
+            poll_id,
+            {**month, "counting": "latest"},
+        ),
+        ("Results, every vote, 2 days", RESULTS, poll_id, two_days),
+        (
+            "Results CSV, latest vote",
+            RESULTS,
+            poll_id,
+            {"format": "csv", "counting": "latest"},
+        ),
+    ]
+
+
+def measure(client: Client, url: str, query: dict, runs: int) -> dict | None:
+    response = client.get(url, query)
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, (url, response.status_code)
+    timings, sql = [], []
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as ctx:
+            started = time.perf_counter()
+            response = client.get(url, query)
+            if response.streaming:
+                b"".join(response.streaming_content)
+            timings.append(time.perf_counter() - started)
+        sql.append(sum(float(q["time"]) for q in ctx.captured_queries))
+    return {
+        "ms": 1000 * statistics.median(timings),
+        "sql_ms": 1000 * statistics.median(sql),
+        "queries": len(ctx.captured_queries),
+    }
+
+
+def bench_pages(client: Client, runs: int) -> list[str]:
+    lines = ["| Page | Median ms | SQL ms | Queries |", "|---|---:|---:|---:|"]
+    for label, name, args, query in pages():
+        try:
+            url = reverse(name, args=args)
+        except NoReverseMatch:
+            lines.append(f"| {label} | skipped: no URL `{name}` yet | | |")
+            continue
+        result = measure(client, url, query, runs)
+        if result is None:
+            lines.append(f"| {label} | skipped: 404 | | |")
+            continue
+        lines.append(
+            f"| {label} | {result['ms']:.0f} | {result['sql_ms']:.0f} | {result['queries']} |"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_export(client: Client, export_url: str) -> str:
+    """Download the CSV from a one-worker gunicorn, sampling the worker's memory."""
+    port = 8765
+    env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
+    app = "crm.wsgi" if export_url else "bench.export_app"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+        + ["--timeout", "600"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}{export_url or '/bench/poll-responses.csv'}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        worker = int(children[0])
+        idle, peak, done = rss_mb(worker), [0.0], threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_mb(worker))
+                time.sleep(0.05)
+
+        threading.Thread(target=sample, daemon=True).start()
+        request = urllib.request.Request(
+            url, headers={"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
+        )
+        started, size, lines = time.perf_counter(), 0, 0
+        with urllib.request.urlopen(request, timeout=600) as response:
+            while chunk := response.read(1 << 16):
+                size += len(chunk)
+                lines += chunk.count(b"\n")
+        elapsed = time.perf_counter() - started
+        done.set()
+        return (
+            f"CSV export `{url.split(str(port))[1]}`: {lines - 1} rows, {size / 1e6:.0f} MB "
+            f"in {elapsed:.1f} s; gunicorn worker RSS {idle:.0f} MB idle, "
+            f"{peak[0]:.0f} MB peak"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--export-url", default="", help="a product URL streaming a CSV")
+    parser.add_argument("--no-export", action="store_true")
+    options = parser.parse_args()
+
+    note = use_results_urlconf_if_needed()
+    user, _ = User.objects.get_or_create(
+        username="bench", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client(SERVER_NAME="localhost")
+    client.force_login(user)
+    print(
+        f"{connection.vendor}: {Subscriber.objects.count()} subscribers, "
+        f"{PollResponse.objects.count()} poll responses. {note}",
+        flush=True,
+    )
+    lines = bench_pages(client, options.runs)
+    print("\n".join(lines))
+    if not options.no_export:
+        print(bench_export(client, options.export_url))
+
+
+if __name__ == "__main__":
+    main()

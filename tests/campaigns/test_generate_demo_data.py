@@ -1,0 +1,54 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Count, Max, Min
+
+from callbacks.models import CallbackEvent, Outcome
+from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollResponse
+from crm.models import Subscriber
+from crm.phone import normalise_mobile
+
+
+def generate(**sizes) -> None:
+    options = {"responses": 300, "subscribers": 40, "callbacks": 100, **sizes}
+    call_command("generate_demo_data", *(f"--{name}={n}" for name, n in options.items()))
+
+
+def test_it_generates_the_requested_volumes(db):
+    generate()
+
+    assert Subscriber.objects.count() == 40
+    assert PollResponse.objects.count() == 300
+    other = InfoRequest.objects.count() + FormSubmission.objects.count()
+    rejected = CallbackEvent.objects.exclude(outcome=Outcome.PROCESSED).count()
+    assert other + rejected == 100
+    assert InfoRequest.objects.exists() and FormSubmission.objects.exists()
+    # Every response row has its own raw callback; the rest were rejected or failed.
+    assert CallbackEvent.objects.count() == 300 + 100
+
+
+def test_its_data_looks_like_real_traffic(db):
+    generate()
+
+    kinds = dict(Campaign.objects.values_list("kind").annotate(n=Count("id")))
+    assert kinds[Kind.POLL] >= 3 and kinds[Kind.INFO] >= 2 and kinds[Kind.FORM] >= 2
+    # Replies that matched no configured choice exist, and land on unmatched choices.
+    assert PollResponse.objects.filter(choice__from_callback=True).exists()
+    assert PollResponse.objects.filter(choice__from_callback=False).count() > 200
+    # Every number is a valid E.164 number, as if it came through crm.phone.
+    for mobile in Subscriber.objects.values_list("mobile", flat=True)[:20]:
+        assert normalise_mobile(mobile, "US") == mobile
+    span = PollResponse.objects.aggregate(first=Min("received_at"), last=Max("received_at"))
+    assert (span["last"] - span["first"]).days >= 55
+    response = PollResponse.objects.select_related("callback", "subscriber").first()
+    assert response.callback.received_at == response.received_at
+    assert "reply=" + response.reply in response.callback.query_string
+    assert response.callback.parsed().mobile == response.subscriber.mobile
+
+
+def test_it_refuses_a_database_that_has_subscribers(db):
+    Subscriber.objects.create(mobile="+12125550001")
+
+    with pytest.raises(CommandError, match="empty"):
+        generate()
+
+    assert PollResponse.objects.count() == 0
