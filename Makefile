@@ -26,7 +26,7 @@ run: $(VENV)/.installed $(SECRET_KEY_FILE)
 	echo "Admin: http://localhost:$(PORT)/admin/" && \
 	$(PY) manage.py callback_urls --base-url http://localhost:$(PORT) && \
 	exec $(VENV)/bin/gunicorn crm.wsgi --bind $(HOST):$(PORT) --access-logfile - \
-		--workers $${WEB_CONCURRENCY:-3} --limit-request-line 8190
+		--workers $${WEB_CONCURRENCY:-2} --threads 4 --limit-request-line 8190
 
 # The whole suite: unit, real-server and browser tests. DATABASE_URL picks the database.
 test: $(VENV)/.installed

@@ -120,9 +120,9 @@ def test_a_marketer_runs_a_poll_from_the_admin(server, sumotext, browser_page):
     assert rejected.value.code == 400
 
     page.click("a.results-link")
-    table = page.inner_text("#poll-results")
+    table = page.inner_text("#choices")
     screenshot(page, "poll-results")
-    rows = {line.split("\t")[1]: line.split("\t")[2] for line in table.splitlines()[1:-1]}
+    rows = {line.split("\t")[1]: line.split("\t")[2] for line in table.splitlines()[1:]}
     assert rows == {"Tampa": "2", "Miami": "1"}
 
     page.goto(f"{server}/admin/campaigns/pollresponse/?q=(212) 555-1212")

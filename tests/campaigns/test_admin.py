@@ -82,7 +82,7 @@ def test_poll_campaign_links_to_its_results(admin_client, endpoint):
     assert results in admin_client.get(CAMPAIGNS + f"{campaign.pk}/change/").content.decode()
     page = admin_client.get(results).content.decode()
     assert "Tampa" in page and "Miami" in page
-    assert "<td>2</td>" in page and "<td>1</td>" in page
+    assert '<td class="num">2</td>' in page and '<td class="num">1</td>' in page
 
 
 def test_info_campaign_has_no_results_link(admin_client, db):
