@@ -122,7 +122,8 @@ def test_a_marketer_runs_a_poll_from_the_admin(server, sumotext, browser_page):
     page.click("a.results-link")
     table = page.inner_text("#choices")
     screenshot(page, "poll-results")
-    rows = {line.split("\t")[1]: line.split("\t")[2] for line in table.splitlines()[1:]}
+    cells = [line.split("\t") for line in table.splitlines()[1:] if line.strip()]
+    rows = {cell[1]: cell[2] for cell in cells}
     assert rows == {"Tampa": "2", "Miami": "1"}
 
     page.goto(f"{server}/admin/campaigns/pollresponse/?q=(212) 555-1212")
