@@ -1,15 +1,18 @@
 import logging
 import secrets
+from io import BytesIO
 
 from django.core.exceptions import TooManyFieldsSent
 from django.db import models, transaction
 from django.http import QueryDict
+from django.http.multipartparser import MultiPartParser
 from django.utils import timezone
 
 from campaigns.models import Kind
 
 logger = logging.getLogger(__name__)
 FORM_ENCODED = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
 
 
 def new_token() -> str:
@@ -59,7 +62,7 @@ class CallbackEvent(models.Model):
     method = models.CharField(max_length=10)
     query_string = models.TextField(blank=True, help_text="Exactly as received.")
     body = models.TextField(blank=True, help_text="The POST body, as received.")
-    content_type = models.CharField(max_length=100, blank=True)
+    content_type = models.CharField(max_length=200, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, db_index=True)
@@ -86,8 +89,15 @@ class CallbackEvent(models.Model):
     def params(self) -> list[tuple[str, str]]:
         """The parameters as sent: the query string's, then a form-encoded body's."""
         pairs = list(QueryDict(self.query_string).items())
-        if self.method == "POST" and self.content_type.startswith(FORM_ENCODED):
+        if self.method != "POST":
+            return pairs
+        if self.content_type.startswith(FORM_ENCODED):
             pairs += QueryDict(self.body).items()
+        elif self.content_type.startswith(MULTIPART):
+            body = self.body.encode()
+            meta = {"CONTENT_TYPE": self.content_type, "CONTENT_LENGTH": len(body)}
+            fields, _files = MultiPartParser(meta, BytesIO(body), [], "utf-8").parse()
+            pairs += fields.items()
         return pairs
 
     def parsed(self):

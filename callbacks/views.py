@@ -1,4 +1,5 @@
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import get_str_from_wsgi
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
 from django.views.decorators.cache import never_cache
@@ -18,8 +19,9 @@ def raw_event(request, endpoint: Endpoint, kind: str) -> tuple[CallbackEvent, st
         endpoint=endpoint,
         kind=kind,
         method=request.method,
-        query_string=request.META.get("QUERY_STRING", ""),
-        content_type=request.content_type[:100] if request.content_type else "",
+        # As Django reads it for request.GET, so a reprocessed event parses the same way.
+        query_string=get_str_from_wsgi(request.META, "QUERY_STRING", "").replace("\x00", "\ufffd"),
+        content_type=request.META.get("CONTENT_TYPE", "")[:200],
         remote_addr=request.META.get("REMOTE_ADDR") or None,
     )
     try:

@@ -21,6 +21,10 @@ class CampaignQuerySet(models.QuerySet):
     def matching(self, shortcode: str, keyword: str) -> "CampaignQuerySet":
         return self.filter(shortcode=shortcode.strip(), keyword__iexact=clean_keyword(keyword))
 
+    def mark_reviewed(self) -> int:
+        """A marketer has looked at these campaigns made from unknown keywords."""
+        return self.filter(needs_review=True).update(needs_review=False)
+
 
 class CampaignManager(models.Manager.from_queryset(CampaignQuerySet)):
     def for_callback(self, kind: str, shortcode: str, keyword: str) -> "Campaign":

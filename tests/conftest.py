@@ -4,12 +4,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 from django.db import connection
 
-from callbacks.models import Endpoint
+from callbacks.models import FORM_ENCODED, Endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,6 +19,16 @@ def seed_urls() -> list[tuple[str, str]]:
     lines = (ROOT / "tests/callbacks/fixtures/seed_urls.txt").read_text().splitlines()
     pairs = [line.split(" ", 1) for line in lines if line and not line.startswith("#")]
     return [(kind, url.split("?", 1)[1]) for kind, url in pairs]
+
+
+def send(client, endpoint, kind, query="", method="get", data=None):
+    """Call an endpoint's callback URL through Django's test client."""
+    url = endpoint.url_path(kind) + (f"?{query}" if query else "")
+    if method == "post":
+        return client.post(url, urlencode(data or {}), FORM_ENCODED)
+    if method == "multipart":
+        return client.post(url, data or {})
+    return client.get(url)
 
 
 @pytest.fixture
@@ -43,13 +53,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(transactional_db):
-    """The product under gunicorn in its own process, on the test database."""
+@pytest.fixture(scope="session")
+def server_process(django_db_setup, django_db_blocker):
+    """The product under gunicorn in its own process, on the test database, once a session."""
+    with django_db_blocker.unblock():
+        url = database_url()
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": url,
         "DJANGO_LOCAL": "1",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
@@ -86,3 +98,9 @@ def server(transactional_db):
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server(server_process, transactional_db) -> str:
+    """The base URL of the running server; what the test writes is committed, so it sees it."""
+    return server_process

@@ -1,0 +1,88 @@
+from django.contrib import admin
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from callbacks.models import CallbackEvent, Endpoint
+from campaigns.admin import RecordAdminMixin
+from campaigns.models import Kind
+from crm.admin_export import ListExportMixin
+from crm.phone import InvalidMobile, normalise_mobile
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(admin.ModelAdmin):
+    list_display = ("name", "enabled", "created_at")
+    list_filter = ("enabled",)
+    readonly_fields = ("token", "created_at")
+    fields = ("name", "enabled", *readonly_fields)
+    change_form_template = "admin/callbacks/endpoint/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        endpoint = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {})}
+        if endpoint is not None:
+            # Full URLs, as they are pasted into Sumotext.
+            extra_context["callback_urls"] = [
+                (label, request.build_absolute_uri(endpoint.url_path(kind)))
+                for kind, label in Kind.choices
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(CallbackEvent)
+class CallbackEventAdmin(RecordAdminMixin, ListExportMixin, admin.ModelAdmin):
+    list_display = ("received_at", "kind", "method", "outcome", "short_reason", "produced")
+    list_filter = ("outcome", "kind", "method", "endpoint", "received_at")
+    # Reverse one-to-ones: the produced row comes in the same query, not one per line.
+    list_select_related = ("endpoint", "pollresponse", "inforequest", "formsubmission")
+    search_fields = ("query_string", "body", "reason")
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
+    readonly_fields = ("params_table", "produced")
+    export_columns = (
+        ("received_at", "received_at"),
+        ("endpoint", "endpoint__name"),
+        ("kind", "kind"),
+        ("method", "method"),
+        ("outcome", "outcome"),
+        ("reason", "reason"),
+        ("query_string", "query_string"),
+        ("body", "body"),
+        ("remote_addr", "remote_addr"),
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            mobile = normalise_mobile(search_term)
+        except InvalidMobile:
+            return found, may_have_duplicates
+        by_subscriber = (
+            Q(pollresponse__subscriber__mobile=mobile)
+            | Q(inforequest__subscriber__mobile=mobile)
+            | Q(formsubmission__subscriber__mobile=mobile)
+        )
+        return found | queryset.filter(by_subscriber), may_have_duplicates
+
+    @admin.display(description="Reason")
+    def short_reason(self, obj: CallbackEvent) -> str:
+        return obj.reason[:80]
+
+    @admin.display(description="Produced")
+    def produced(self, obj: CallbackEvent) -> str:
+        row = obj.record
+        if row is None:
+            return "-"
+        opts = row._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
+        return format_html('<a href="{}">{} #{}</a>', url, opts.verbose_name, row.pk)
+
+    @admin.display(description="Parameters")
+    def params_table(self, obj: CallbackEvent) -> str:
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", obj.params()),
+        )

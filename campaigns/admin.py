@@ -1,0 +1,212 @@
+from django import forms
+from django.contrib import admin, messages
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
+from crm.admin import MobileSearchMixin
+from crm.admin_export import ListExportMixin
+
+
+class RecordAdminMixin:
+    """What subscribers sent is a record, not editable data: view only; superusers may delete."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+class NeedsReviewFilter(admin.SimpleListFilter):
+    title = "review"
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return (("needed", "Needs review"), ("done", "Reviewed"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "needed":
+            return queryset.filter(needs_review=True)
+        if self.value() == "done":
+            return queryset.filter(needs_review=False)
+        return queryset
+
+
+class ChoiceFilter(admin.SimpleListFilter):
+    """The choices of the campaign picked in the campaign filter (replies are per campaign)."""
+
+    title = "choice"
+    parameter_name = "choice"
+
+    def lookups(self, request, model_admin):
+        campaign = request.GET.get("campaign__id__exact", "")
+        if not campaign.isdigit():
+            return ()
+        return [(str(c.pk), str(c)) for c in PollChoice.objects.filter(campaign_id=campaign)]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(choice_id=self.value())
+        return queryset
+
+
+class PollChoiceInline(admin.TabularInline):
+    model = PollChoice
+    fields = ("reply", "label", "order", "from_callback")
+    extra = 2
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = ("name", "shortcode", "keyword", "kind", "reply_text", "needs_review")
+        widgets = {
+            # reply_counter.js shows the length and SMS segments under this box.
+            "reply_text": forms.Textarea(attrs={"rows": 3, "data-sms-counter": "1"}),
+        }
+
+
+def poll_results_view(request, object_id):
+    # Imported here: the results page is its own module and may be replaced wholesale.
+    from campaigns.admin_views import poll_results_view as view
+
+    return view(request, object_id)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ("__str__", "shortcode", "keyword", "kind", "needs_review", "records", "results")
+    list_filter = (NeedsReviewFilter, "kind", "shortcode")
+    search_fields = ("name", "keyword", "shortcode", "reply_text")
+    inlines = (PollChoiceInline,)
+    actions = ("mark_reviewed",)
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    export_columns = (
+        ("shortcode", "shortcode"),
+        ("keyword", "keyword"),
+        ("kind", "kind"),
+        ("name", "name"),
+        ("reply_text", "reply_text"),
+        ("needs_review", "needs_review"),
+        ("created_at", "created_at"),
+    )
+
+    class Media:
+        js = ("campaigns/reply_counter.js",)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/results/",
+                self.admin_site.admin_view(poll_results_view),
+                name="campaigns_campaign_results",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Mark selected campaigns as reviewed")
+    def mark_reviewed(self, request, queryset):
+        count = queryset.mark_reviewed()
+        self.message_user(request, f"{count} campaign(s) marked as reviewed.", messages.SUCCESS)
+
+    @admin.display(description="Records")
+    def records(self, obj: Campaign) -> str:
+        """Links to what the campaign recorded (no counts: they would scan big tables)."""
+        model = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest}.get(obj.kind, FormSubmission)
+        url = reverse(f"admin:campaigns_{model._meta.model_name}_changelist")
+        name = model._meta.verbose_name_plural
+        return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, name)
+
+    @admin.display(description="Results")
+    def results(self, obj: Campaign) -> str:
+        if obj.kind != Kind.POLL:
+            return "-"
+        url = reverse("admin:campaigns_campaign_results", args=[obj.pk])
+        return format_html('<a href="{}">results</a>', url)
+
+
+class ResponseAdmin(RecordAdminMixin, MobileSearchMixin, ListExportMixin, admin.ModelAdmin):
+    """The common shape of the three lists of what subscribers sent."""
+
+    list_select_related = ("campaign", "subscriber")
+    date_hierarchy = "received_at"
+    # Big tables: no full count, no per-filter counts.
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
+    common_filters = (
+        "campaign",
+        "subscriber__carrier",
+        "subscriber__country",
+        "received_at",
+    )
+    export_columns = (
+        ("received_at", "received_at"),
+        ("mobile", "subscriber__mobile"),
+        ("country", "subscriber__country"),
+        ("carrier", "subscriber__carrier"),
+        ("shortcode", "campaign__shortcode"),
+        ("keyword", "campaign__keyword"),
+        ("campaign", "campaign__name"),
+    )
+
+    @admin.display(description="Mobile", ordering="subscriber__mobile")
+    def mobile(self, obj) -> str:
+        url = reverse("admin:crm_subscriber_change", args=[obj.subscriber_id])
+        return format_html('<a href="{}">{}</a>', url, obj.subscriber.mobile)
+
+    @admin.display(description="Carrier")
+    def carrier(self, obj) -> str:
+        return obj.subscriber.carrier
+
+    @admin.display(description="Country")
+    def country(self, obj) -> str:
+        return obj.subscriber.country
+
+
+@admin.register(PollResponse)
+class PollResponseAdmin(ResponseAdmin):
+    list_display = ("received_at", "campaign", "mobile", "reply", "choice_label", "carrier")
+    list_select_related = ("campaign", "subscriber", "choice")
+    list_filter = (*ResponseAdmin.common_filters, ChoiceFilter, "choice__from_callback")
+    search_fields = ("reply", "label", "choice__label", "campaign__keyword")
+    export_columns = (
+        *ResponseAdmin.export_columns,
+        ("reply", "reply"),
+        ("label_sent", "label"),
+        ("choice", "choice__label"),
+    )
+
+    @admin.display(description="Choice", ordering="choice__label")
+    def choice_label(self, obj: PollResponse) -> str:
+        return obj.choice.label
+
+
+@admin.register(InfoRequest)
+class InfoRequestAdmin(ResponseAdmin):
+    list_display = ("received_at", "campaign", "mobile", "short_message", "carrier", "country")
+    list_filter = ResponseAdmin.common_filters
+    search_fields = ("message", "campaign__keyword")
+    export_columns = (*ResponseAdmin.export_columns, ("message", "message"))
+
+    @admin.display(description="Message")
+    def short_message(self, obj: InfoRequest) -> str:
+        return obj.message[:80]
+
+
+@admin.register(FormSubmission)
+class FormSubmissionAdmin(ResponseAdmin):
+    list_display = ("received_at", "campaign", "mobile", "summary", "carrier", "country")
+    list_filter = ResponseAdmin.common_filters
+    # Text search inside the custom fields' JSON, as text.
+    search_fields = ("fields", "campaign__keyword")
+    export_json_field = "fields"
+
+    @admin.display(description="Fields")
+    def summary(self, obj: FormSubmission) -> str:
+        return ", ".join(f"{name}={value}" for name, value in obj.fields.items())[:120]

@@ -1,0 +1,105 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
+from callbacks.models import CallbackEvent, Outcome
+from campaigns.models import Campaign, PollResponse
+from tests.admin_data import numbers, queries, send, vote
+
+EVENTS = "/admin/callbacks/callbackevent/"
+
+
+def test_endpoint_page_shows_its_three_urls(admin_client, endpoint):
+    page = admin_client.get(f"/admin/callbacks/endpoint/{endpoint.pk}/change/").content.decode()
+
+    for kind in ("form", "poll", "info"):
+        assert f"<code>http://testserver/callbacks/{endpoint.token}/{kind}/</code>" in page
+    assert 'name="token"' not in page  # shown, not editable
+
+
+def test_callback_log_links_each_event_to_the_row_it_produced(admin_client, endpoint):
+    vote(admin_client, endpoint, "2125551212")
+    row = PollResponse.objects.get()
+
+    page = admin_client.get(EVENTS).content.decode()
+
+    assert f"/admin/campaigns/pollresponse/{row.pk}/change/" in page
+
+
+def test_callback_log_filters_by_outcome(admin_client, endpoint):
+    vote(admin_client, endpoint, "2125551212")
+    admin_client.get(endpoint.url_path("poll") + "?mobile=nonsense&key=FB1&reply=A")
+
+    page = admin_client.get(EVENTS, {"outcome__exact": "rejected"}).content.decode()
+
+    assert CallbackEvent.objects.filter(outcome=Outcome.REJECTED).count() == 1
+    assert "not a phone number" in page
+    assert "poll response #" not in page
+
+
+def test_callback_log_is_found_by_the_subscriber_mobile(admin_client, endpoint):
+    vote(admin_client, endpoint, "2125551212")
+    vote(admin_client, endpoint, "3055550000")
+    mine = PollResponse.objects.get(subscriber__mobile="+12125551212")
+
+    page = admin_client.get(EVENTS, {"q": "(212) 555-1212"}).content.decode()
+
+    assert f"pollresponse/{mine.pk}/change/" in page
+    assert page.count('/change/">poll response #') == 1
+
+
+def test_callback_log_is_read_only(admin_client, endpoint):
+    vote(admin_client, endpoint, "2125551212")
+    event = CallbackEvent.objects.get()
+
+    assert admin_client.get(EVENTS + "add/").status_code == 403
+    page = admin_client.get(EVENTS + f"{event.pk}/change/").content.decode()
+    assert 'name="_save"' not in page
+    assert "2125551212" in page  # the parameters as sent
+
+
+def test_callback_log_queries_do_not_grow_with_page_size(admin_client, endpoint):
+    for mobile in numbers(0, 2):
+        vote(admin_client, endpoint, mobile)
+        send(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
+    few, _ = queries(admin_client, EVENTS)
+    for mobile in numbers(2, 30):
+        vote(admin_client, endpoint, mobile)
+        send(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
+
+    many, page = queries(admin_client, EVENTS)
+
+    assert page.content.decode().count('/change/">') >= 60
+    assert many == few
+
+
+def test_admin_home_shows_callbacks_review_and_problems(admin_client, endpoint):
+    vote(admin_client, endpoint, "2125551212", key="NEWKEY")
+    vote(admin_client, endpoint, "2125551213", key="NEWKEY")
+    send(admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="hi")
+    admin_client.get(endpoint.url_path("poll") + "?mobile=nonsense&key=FB1&reply=A")
+    old = CallbackEvent.objects.create(
+        endpoint=endpoint, kind="form", method="GET", outcome=Outcome.PROCESSED
+    )
+    CallbackEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=3))
+    Campaign.objects.create(shortcode="1", keyword="DONE", name="Configured")
+
+    page = admin_client.get("/admin/").content.decode()
+    dashboard = page[page.index('id="dashboard"') : page.index('id="content-main"')]
+
+    assert "<td>Web form / sticky session</td><td>0</td><td>1</td>" in dashboard
+    assert "<td>Poll</td><td>3</td><td>3</td>" in dashboard
+    assert "<td>Text-4-Info</td><td>1</td><td>1</td>" in dashboard
+    assert ">1 rejected<" in dashboard and ">0 failed<" in dashboard
+    assert "?outcome__exact=failed" in dashboard
+    assert "2 campaigns need review" in dashboard
+    assert "84700 NEWKEY)</a></td><td>2 responses" in dashboard
+    assert "Configured" not in dashboard
+
+
+def test_admin_home_queries_stay_few(admin_client, endpoint, django_assert_max_num_queries):
+    for mobile in numbers(0, 20):
+        vote(admin_client, endpoint, mobile, key=mobile[-4:])
+
+    with django_assert_max_num_queries(12):
+        admin_client.get("/admin/")

@@ -1,0 +1,164 @@
+import io
+
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from campaigns.models import PollResponse
+from crm.models import Subscriber
+from tests.admin_data import numbers, queries, send, vote
+
+CHANGELIST = "/admin/crm/subscriber/"
+
+
+def test_it_finds_a_subscriber_by_mobile_typed_any_way(admin_client, db):
+    Subscriber.objects.create(mobile="+12125551212")
+    Subscriber.objects.create(mobile="+13055550000")
+
+    for typed in ("(212) 555-1212", "212.555.1212", "+1 212 555 1212", "12125551212"):
+        page = admin_client.get(CHANGELIST, {"q": typed}).content.decode()
+        assert "+12125551212" in page, typed
+        assert "+13055550000" not in page, typed
+
+
+def test_it_still_finds_partial_numbers(admin_client, db):
+    Subscriber.objects.create(mobile="+12125551212")
+    Subscriber.objects.create(mobile="+13055550000")
+
+    page = admin_client.get(CHANGELIST, {"q": "5551212"}).content.decode()
+
+    assert "+12125551212" in page
+    assert "+13055550000" not in page
+
+
+def test_subscriber_list_queries_do_not_grow_with_page_size(admin_client, db):
+    Subscriber.objects.bulk_create(Subscriber(mobile=m, carrier="VZ") for m in numbers(0, 3))
+    few, _ = queries(admin_client, CHANGELIST)
+    Subscriber.objects.bulk_create(Subscriber(mobile=m, carrier="VZ") for m in numbers(3, 60))
+    many, page = queries(admin_client, CHANGELIST)
+
+    assert "+12125550062" in page.content.decode()
+    assert many == few
+
+
+def test_subscriber_page_shows_profile_and_timeline_newest_first(admin_client, endpoint):
+    vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
+    send(admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="When open?")
+    send(
+        admin_client,
+        endpoint,
+        "form",
+        shortcode="84700",
+        key="JOIN",
+        mobile="2125551212",
+        carrierId="VERIZONUS",
+        Name="Bill",
+    )
+    subscriber = Subscriber.objects.get()
+
+    page = admin_client.get(reverse("admin:crm_subscriber_change", args=[subscriber.pk]))
+
+    html = page.content.decode()
+    assert "+12125551212" in html and "VERIZONUS" in html and "Bill" in html
+    form, info, poll = html.index("Name=Bill"), html.index("When open?"), html.index("A: Tampa")
+    assert form < info < poll
+    assert f"?subscriber__id__exact={subscriber.pk}" in html
+
+
+def test_subscriber_timeline_is_bounded_and_its_queries_do_not_grow(admin_client, endpoint):
+    vote(admin_client, endpoint, "2125551212")
+    subscriber = Subscriber.objects.get()
+    url = reverse("admin:crm_subscriber_change", args=[subscriber.pk])
+    few, _ = queries(admin_client, url)
+    first = PollResponse.objects.get()
+    PollResponse.objects.bulk_create(
+        PollResponse(
+            campaign=first.campaign,
+            subscriber=subscriber,
+            callback=_event(first.callback),
+            choice=first.choice,
+            reply="A",
+        )
+        for _ in range(80)
+    )
+
+    many, page = queries(admin_client, url)
+
+    assert page.content.decode().count("A: Tampa") == 50
+    assert many == few
+
+
+def _event(template):
+    template.pk = None
+    template.save()
+    return template
+
+
+def test_subscriber_export_expands_custom_fields_and_follows_the_filters(admin_client, db):
+    Subscriber.objects.create(mobile="+12125551212", country="US", fields={"Name": "Bill"})
+    Subscriber.objects.create(mobile="+12125551213", country="US", fields={"Zip": "10024"})
+    Subscriber.objects.create(mobile="+447911123456", country="GB", fields={"Name": "Ann"})
+
+    response = admin_client.get(CHANGELIST + "export.csv", {"country": "US"})
+
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "mobile,country,carrier,first_seen_at,last_seen_at,Name,Zip"  # sorted
+    assert len(lines) == 3
+    assert any(line.startswith("+12125551212,US,") and line.endswith(",Bill,") for line in lines)
+    assert any(line.startswith("+12125551213,US,") and line.endswith(",,10024") for line in lines)
+
+
+def import_csv(client, text: str):
+    """Upload a file to the import page: the dry-run preview."""
+    upload = io.BytesIO(text.encode())
+    upload.name = "subscribers.csv"
+    return client.post(
+        reverse("admin:crm_subscriber_import"), {"format": "0", "import_file": upload}
+    )
+
+
+def confirm(client, preview):
+    form = preview.context["confirm_form"]
+    return client.post(reverse("admin:crm_subscriber_process_import"), form.initial)
+
+
+def test_import_previews_normalised_numbers_without_saving(admin_client, db):
+    preview = import_csv(admin_client, "Mobile,Carrier,Name\n(212) 555-1212,VZ,Bill\n")
+
+    html = preview.content.decode()
+    assert "+12125551212" in html
+    assert "confirm_form" in preview.context
+    assert not Subscriber.objects.exists()
+
+
+def test_import_confirmed_upserts_like_a_callback(admin_client, db):
+    Subscriber.objects.create(mobile="+12125551212", carrier="VZ", fields={"Zip": "10024"})
+    preview = import_csv(
+        admin_client,
+        "mobile,country,carrier,Name\n212-555-1212,,,Bill\n+44 7911 123456,GB,EE,Ann\n",
+    )
+
+    confirm(admin_client, preview)
+
+    bill = Subscriber.objects.get(mobile="+12125551212")
+    assert (bill.carrier, bill.fields) == ("VZ", {"Zip": "10024", "Name": "Bill"})
+    ann = Subscriber.objects.get(mobile="+447911123456")
+    assert (ann.country, ann.carrier, ann.fields) == ("GB", "EE", {"Name": "Ann"})
+
+
+def test_import_reports_invalid_rows_by_line_and_imports_nothing(admin_client, db):
+    preview = import_csv(admin_client, "mobile,Name\n2125551212,Bill\nnot a number,Bob\n555,Ann\n")
+
+    html = preview.content.decode()
+    assert "confirm_form" not in preview.context
+    assert "not a phone number" in html and "not a valid phone number" in html
+    result = preview.context["result"]
+    assert [row.number for row in result.invalid_rows] == [2, 3]
+    assert not Subscriber.objects.exists()
+
+
+def test_import_needs_permission_to_add(client, django_user_model, db):
+    user = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_subscriber"))
+    client.force_login(user)
+
+    assert client.get(reverse("admin:crm_subscriber_import")).status_code == 403

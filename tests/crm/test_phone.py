@@ -1,0 +1,40 @@
+import pytest
+
+from crm.phone import InvalidMobile, country_code, normalise_mobile
+
+
+@pytest.mark.parametrize(
+    "raw", ["2125551212", "+1 212-555-1212", "12125551212", "(212) 555-1212", " 212.555.1212 "]
+)
+def test_it_reads_us_numbers_in_any_format_as_one_number(raw):
+    assert normalise_mobile(raw) == "+12125551212"
+
+
+@pytest.mark.parametrize("country", ["USA", "US", "us", "United States"])
+def test_it_reads_the_country_as_alpha2_alpha3_or_name(country):
+    assert normalise_mobile("2125551212", country) == "+12125551212"
+
+
+def test_it_reads_national_numbers_in_the_given_country():
+    assert normalise_mobile("020 7183 8750", "GBR") == "+442071838750"
+
+
+def test_an_international_number_ignores_the_country():
+    assert normalise_mobile("+44 20 7183 8750", "USA") == "+442071838750"
+
+
+def test_an_unknown_country_falls_back_to_the_default(settings):
+    settings.DEFAULT_COUNTRY = "GB"
+    assert normalise_mobile("020 7183 8750", "Atlantis") == "+442071838750"
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "abc", "12", "5551212", "1" * 300, "+999 123"])
+def test_it_rejects_what_cannot_be_a_phone_number(raw):
+    with pytest.raises(InvalidMobile):
+        normalise_mobile(raw)
+
+
+def test_country_code_is_empty_for_unknown_countries():
+    assert country_code("USA") == "US"
+    assert country_code("nowhere") == ""
+    assert country_code("") == ""
