@@ -51,8 +51,14 @@ def with_changes(instance: models.Model | None, model: type, attrs: dict) -> mod
     return candidate
 
 
+class IdField(forms.IntegerField):
+    def __init__(self, **kwargs):
+        # Within a database id's range: SQLite raises on a larger number instead of matching none.
+        super().__init__(min_value=1, max_value=2**63 - 1, **kwargs)
+
+
 class IdFilter(filters.NumberFilter):
-    field_class = forms.IntegerField
+    field_class = IdField
 
 
 # Campaigns and poll choices
@@ -135,6 +141,14 @@ class PollChoiceSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict) -> dict:
         validate_model(with_changes(self.instance, PollChoice, attrs))
         return attrs
+
+
+class PollChoiceFilter(filters.FilterSet):
+    campaign = IdFilter(field_name="campaign")
+
+    class Meta:
+        model = PollChoice
+        fields = ()
 
 
 class CampaignFilter(filters.FilterSet):
@@ -256,7 +270,7 @@ class PollChoiceViewSet(
 
     queryset = PollChoice.objects.all()
     serializer_class = PollChoiceSerializer
-    filterset_fields = ("campaign",)
+    filterset_class = PollChoiceFilter
     cursor_ordering = ("id",)
     csv_filename = "poll-choices.csv"
     csv_columns = [

@@ -2,6 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
@@ -31,6 +32,7 @@ router.register("callbacks", CallbackEventViewSet)
 class RedocView(SpectacularRedocView):
     template_name = "api/redoc.html"  # without the package's Google Fonts
 
+    @extend_schema(exclude=True)
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         # Redoc shows its maker's logo from a CDN: tell the browser not to fetch it.

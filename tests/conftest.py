@@ -2,6 +2,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -64,7 +65,13 @@ def server_process(django_db_setup, django_db_blocker):
         "DATABASE_URL": url,
         "DJANGO_LOCAL": "1",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # The API tests drive it with thousands of requests from one user (throttling has
+        # its own test, in process).
+        "API_RATE_LIMIT": "1000000/min",
     }
+    # A file, not a pipe: nobody reads a pipe while tests run, and once its 64 KiB are full
+    # of request logs every worker blocks writing to it.
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -83,7 +90,7 @@ def server_process(django_db_setup, django_db_blocker):
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -93,11 +100,13 @@ def server_process(django_db_setup, django_db_blocker):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"no server: {proc.stderr.read().decode()}") from None
+                log.seek(0)
+                raise RuntimeError(f"no server: {log.read().decode()}") from None
             time.sleep(0.1)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()
 
 
 @pytest.fixture

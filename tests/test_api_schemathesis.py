@@ -27,17 +27,21 @@ schema = schemathesis.openapi.from_dict(
 )
 
 
+@schemathesis.check
+def served_as_superuser(ctx, response, case):
+    """A superuser's request refused or throttled would test nothing behind the door."""
+    if response.status_code in (401, 403, 429):
+        raise AssertionError(f"{response.status_code}: the request never reached the endpoint")
+
+
 @pytest.fixture
-def api(transactional_db, monkeypatch, request) -> tuple[str, dict]:
+def api(server) -> tuple[str, dict]:
     """A server with a little of everything in its database, and a superuser's token."""
-    # Hundreds of requests from one user: the rate limit would answer 429 to most.
-    monkeypatch.setenv("API_RATE_LIMIT", "100000/min")
-    base_url = request.getfixturevalue("server")
     token = Token.objects.create(user=User.objects.create_superuser("schemathesis"))
     vote("2125551212", "A", carrier="Verizon", country="US")
     receive("info", lead="HOURS", mobile="+447911123456", msg="hours?")
     receive("form", shortcode="12345", key="JOIN", mobile="3055550123", Name="=1+2")
-    return base_url, {"Authorization": f"Token {token.key}"}
+    return server, {"Authorization": f"Token {token.key}"}
 
 
 @schema.parametrize()
@@ -47,5 +51,5 @@ def test_api_conforms_to_its_schema(case, api):
     case.call_and_validate(
         base_url=base_url,
         headers=headers,
-        checks=[not_a_server_error, response_schema_conformance],
+        checks=[not_a_server_error, response_schema_conformance, served_as_superuser],
     )

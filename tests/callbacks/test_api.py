@@ -88,3 +88,12 @@ def test_queries_per_page_do_not_grow_with_the_page(django_assert_max_num_querie
     for size in (5, 50):
         with django_assert_max_num_queries(5):
             assert len(kinds(client.get(URL, {"page_size": size}))) == size
+
+
+def test_an_id_filter_beyond_any_id_is_a_400_not_a_crash():
+    vote("2125551212", "A")
+    client = staff()
+    for value in ("-38097669023892443561023504384", "9223372036854775808", "0"):
+        response = client.get(URL, {"endpoint": value, "format": "csv"})
+        assert response.status_code == 400, value
+        assert "endpoint" in response.json()

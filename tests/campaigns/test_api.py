@@ -221,6 +221,17 @@ def test_campaign_filters():
     assert keywords(shortcode="12345") == ["PIZZA"]
     assert keywords(shortcode="999") == []
     assert keywords(needs_review="false") == ["HOURS"]
+    assert keywords(needs_review="true") == ["PIZZA"]
+
+
+def test_poll_choices_filter_by_campaign():
+    pizza = vote("2125551212", "A", key="PIZZA").campaign
+    vote("2125551212", "B", key="TACOS")
+    empty = Campaign.objects.create(keyword="EMPTY")
+    client = reader("campaigns.view_pollchoice")
+    found = results(client.get("/api/poll-choices/", {"campaign": pizza.id}))
+    assert [(c["campaign"], c["reply"]) for c in found] == [(pizza.id, "A")]
+    assert results(client.get("/api/poll-choices/", {"campaign": empty.id})) == []
 
 
 # Responses: filters
