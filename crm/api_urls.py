@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 
 from callbacks.api import CallbackEventViewSet
@@ -16,6 +16,7 @@ from campaigns.api import (
     PollResponseViewSet,
 )
 from crm.api import SubscriberViewSet
+from crm.rest import PasswordRateThrottle
 
 app_name = "api"
 
@@ -46,7 +47,7 @@ def docs_page(view):
 
 
 urlpatterns = [
-    path("token/", obtain_auth_token, name="token"),
+    path("token/", ObtainAuthToken.as_view(throttle_classes=[PasswordRateThrottle]), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", docs_page(SpectacularSwaggerView.as_view(url_name="api:schema")), name="docs"),
     path(

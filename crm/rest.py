@@ -12,7 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import DjangoModelPermissions
-from rest_framework.throttling import UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from crm.exports import csv_response
 
@@ -40,6 +40,16 @@ class TokenRateThrottle(UserRateThrottle):
 
     def get_rate(self) -> str:
         return settings.API_RATE_LIMIT
+
+
+class PasswordRateThrottle(AnonRateThrottle):
+    """Token requests per client address: a password guesser gets a few tries a minute.
+
+    Like every throttle here it counts in the process's cache, so per gunicorn worker.
+    """
+
+    def get_rate(self) -> str:
+        return "10/min"
 
 
 class TimeCursorPagination(CursorPagination):

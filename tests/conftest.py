@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from callbacks.models import FORM_ENCODED, Endpoint
@@ -30,6 +31,12 @@ def send(client, endpoint, kind, query="", method="get", data=None):
     if method == "multipart":
         return client.post(url, data or {})
     return client.get(url)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Throttles count in the cache: no test inherits another's requests."""
+    cache.clear()
 
 
 @pytest.fixture

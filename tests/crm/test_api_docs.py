@@ -63,3 +63,12 @@ def test_a_user_gets_a_token_with_their_password(client):
     assert response.json()["token"] == user.auth_token.key
     wrong = client.post("/api/token/", {"username": "warehouse", "password": "nope"})
     assert wrong.status_code == 400
+
+
+def test_password_guessing_for_a_token_is_throttled(client):
+    integration_user()
+    answers = [
+        client.post("/api/token/", {"username": "warehouse", "password": f"guess{i}"}).status_code
+        for i in range(11)
+    ]
+    assert answers == [400] * 10 + [429]
