@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-HOST ?= 0.0.0.0
+HOST ?= 127.0.0.1
 SECRET_KEY_FILE := .secret_key
 
 # Local runs: plain HTTP on localhost, a generated secret key kept out of git.

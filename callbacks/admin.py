@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from callbacks.models import CallbackEvent, Endpoint
+from callbacks.parsing import InvalidCallback
 from campaigns.admin import RecordAdminMixin
 from campaigns.models import FormSubmission, InfoRequest, Kind, PollResponse
 from crm.admin import BigTableMixin
@@ -80,7 +81,11 @@ class CallbackEventAdmin(BigTableMixin, RecordAdminMixin, ListExportMixin, admin
 
     @admin.display(description="Parameters")
     def params_table(self, obj: CallbackEvent) -> str:
+        try:
+            params = obj.params()
+        except InvalidCallback as e:
+            return str(e)  # the raw query string and body are shown beside it
         return format_html(
             "<table>{}</table>",
-            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", obj.params()),
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", params),
         )

@@ -2,10 +2,10 @@ import logging
 import secrets
 from io import BytesIO
 
-from django.core.exceptions import TooManyFieldsSent
+from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.db import models, transaction
 from django.http import QueryDict
-from django.http.multipartparser import MultiPartParser
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils import timezone
 
 from campaigns.models import Kind
@@ -87,7 +87,20 @@ class CallbackEvent(models.Model):
         return None
 
     def params(self) -> list[tuple[str, str]]:
-        """The parameters as sent: the query string's, then a form-encoded body's."""
+        """The parameters as sent: the query string's, then a form or multipart body's.
+
+        Raises InvalidCallback when they cannot be read at all.
+        """
+        from callbacks.parsing import InvalidCallback
+
+        try:
+            return self._read_params()
+        except (TooManyFieldsSent, TooManyFilesSent):
+            raise InvalidCallback("too many parameters") from None
+        except MultiPartParserError as e:
+            raise InvalidCallback(f"malformed multipart body: {e}") from None
+
+    def _read_params(self) -> list[tuple[str, str]]:
         pairs = list(QueryDict(self.query_string).items())
         if self.method != "POST":
             return pairs
@@ -102,29 +115,39 @@ class CallbackEvent(models.Model):
 
     def parsed(self):
         """The stored request as a Callback; raises InvalidCallback with the reason."""
-        from callbacks.parsing import InvalidCallback, parse
+        from callbacks.parsing import parse
 
-        try:
-            return parse(self.kind, self.params())
-        except TooManyFieldsSent:
-            raise InvalidCallback("too many parameters") from None
+        return parse(self.kind, self.params())
 
-    def process(self, callback):
-        """Record the parsed callback; on an unexpected error keep this event as failed.
+    def handle(self):
+        """Parse and record this request, and save it with its outcome whatever happens.
 
-        The savepoint undoes any half-written rows, never the raw event itself.
+        Returns the row it produced, or None when it was rejected or failed. Run it in a
+        transaction: the savepoint inside undoes half-written rows, never this event.
         """
+        from callbacks.parsing import InvalidCallback
         from campaigns.services import record
 
         try:
-            with transaction.atomic():
-                row = record(self, callback)
+            callback = self.parsed()
+        except InvalidCallback as e:
+            return self.reject(str(e))
         except Exception as e:
-            logger.exception("callback %s failed", self.pk)
-            self.outcome, self.reason = Outcome.FAILED, f"{type(e).__name__}: {e}"[:2000]
-            self.save(update_fields=["outcome", "reason"])
-            return None
-        if self.outcome != Outcome.PROCESSED:
-            self.outcome, self.reason = Outcome.PROCESSED, ""
-            self.save(update_fields=["outcome", "reason"])
-        return row
+            return self.fail(e)
+        self.outcome, self.reason = Outcome.PROCESSED, ""
+        self.save()
+        try:
+            with transaction.atomic():
+                return record(self, callback)
+        except Exception as e:
+            return self.fail(e)
+
+    def reject(self, reason: str) -> None:
+        self.outcome, self.reason = Outcome.REJECTED, reason
+        self.save()
+
+    def fail(self, error: Exception) -> None:
+        # We keep the raw request, so it can be processed again (reprocess_callbacks).
+        logger.exception("callback %s failed", self.pk)
+        self.outcome, self.reason = Outcome.FAILED, f"{type(error).__name__}: {error}"[:2000]
+        self.save()

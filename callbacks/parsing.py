@@ -97,6 +97,11 @@ def parse(kind: str, params: Iterable[tuple[str, str]]) -> Callback:
             check_custom(name, value)
             others[name.strip()] = value.strip()
 
+    # An unencoded "+" arrives as a space: " 442071838750" was "+442071838750".
+    mobile = known.get("mobile", "")
+    if mobile[:1] == " " and mobile.strip()[:1].isdigit():
+        known["mobile"] = "+" + mobile.strip()
+
     form = FORMS[kind](known)
     if not form.is_valid():
         name, errors = next(iter(form.errors.items()))

@@ -7,7 +7,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from callbacks.models import CallbackEvent, Endpoint, Outcome
-from callbacks.parsing import InvalidCallback
 from campaigns.models import Kind
 
 TEXT = "text/plain; charset=utf-8"
@@ -35,28 +34,17 @@ def raw_event(request, endpoint: Endpoint, kind: str) -> tuple[CallbackEvent, st
 @never_cache
 @require_http_methods(["GET", "POST"])
 def receive(request, token: str, kind: str):
-    endpoint = Endpoint.objects.filter(token=token, enabled=True).first()
-    if endpoint is None:
+    try:
+        endpoint = Endpoint.objects.get(token=token, enabled=True)
+    except Endpoint.DoesNotExist:
         return HttpResponseNotFound("Not found", content_type=TEXT)
 
-    event, reason = raw_event(request, endpoint, kind)
-    callback = None
-    if not reason:
-        try:
-            callback = event.parsed()
-        except InvalidCallback as e:
-            reason = str(e)
-
-    if callback is None:
-        event.outcome, event.reason = Outcome.REJECTED, reason
-        event.save()
-        return HttpResponseBadRequest(reason, content_type=TEXT)
-
+    event, unreadable = raw_event(request, endpoint, kind)
     with transaction.atomic():
-        event.outcome = Outcome.PROCESSED
-        event.save()
-        row = event.process(callback)
+        row = event.reject(unreadable) if unreadable else event.handle()
 
-    if kind == Kind.INFO and row is not None:
-        return HttpResponse(row.campaign.reply_text, content_type=TEXT)
-    return HttpResponse("" if kind == Kind.INFO else "OK", content_type=TEXT)
+    if event.outcome == Outcome.REJECTED:
+        return HttpResponseBadRequest(event.reason, content_type=TEXT)
+    if kind == Kind.INFO:
+        return HttpResponse(row.campaign.reply_text if row else "", content_type=TEXT)
+    return HttpResponse("OK", content_type=TEXT)

@@ -36,6 +36,14 @@ class NeedsReviewFilter(admin.SimpleListFilter):
         return queryset
 
 
+def row_id(value: str | None) -> int | None:
+    """A primary key from a query parameter, or None for anything that cannot be one."""
+    try:
+        return forms.IntegerField(min_value=1, max_value=2**63 - 1).clean(value)
+    except forms.ValidationError:
+        return None
+
+
 class ChoiceFilter(admin.SimpleListFilter):
     """The choices of the campaign picked in the campaign filter (replies are per campaign)."""
 
@@ -43,15 +51,14 @@ class ChoiceFilter(admin.SimpleListFilter):
     parameter_name = "choice"
 
     def lookups(self, request, model_admin):
-        campaign = request.GET.get("campaign__id__exact", "")
-        if not campaign.isdigit():
+        campaign = row_id(request.GET.get("campaign__id__exact"))
+        if campaign is None:
             return ()
         return [(str(c.pk), str(c)) for c in PollChoice.objects.filter(campaign_id=campaign)]
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(choice_id=self.value())
-        return queryset
+        choice = row_id(self.value())
+        return queryset if choice is None else queryset.filter(choice_id=choice)
 
 
 class PollChoiceInline(admin.TabularInline):

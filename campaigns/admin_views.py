@@ -5,11 +5,12 @@ string, draws the bars and writes the CSV.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
@@ -18,11 +19,18 @@ from campaigns.models import Campaign, Kind
 from campaigns.results import ChoiceResult, Counting, PollResults, poll_results, votes_over_time
 from crm.exports import csv_response
 
+DATE_BOUNDS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9999, 12, 30))]
+
 
 class ResultsForm(forms.Form):
     counting = forms.ChoiceField(choices=Counting.choices, required=False)
-    since = forms.DateField(required=False, help_text="From the start of this day.")
-    until = forms.DateField(required=False, help_text="To the end of this day.")
+    # Bounded so the day after `until` (the exclusive end) is still a date.
+    since = forms.DateField(
+        required=False, help_text="From the start of this day.", validators=DATE_BOUNDS
+    )
+    until = forms.DateField(
+        required=False, help_text="To the end of this day.", validators=DATE_BOUNDS
+    )
 
     def clean(self):
         data = super().clean()

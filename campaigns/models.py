@@ -1,11 +1,34 @@
-from django.db import models
+from django.db import IntegrityError, models, transaction
+from django.db.models import Value
 from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 
 def clean_keyword(keyword: str) -> str:
     """Keywords match case-insensitively and ignore surrounding spaces."""
     return " ".join((keyword or "").split())
+
+
+def same_text(field: str, value: str) -> Exact:
+    """Case-insensitive equality exactly as the unique constraints see it: LOWER() both sides."""
+    return Exact(Lower(field), Lower(Value(value)))
+
+
+def first_or_create(queryset: models.QuerySet, **values) -> models.Model:
+    """The first row of `queryset`, or a new one made of `values`.
+
+    When two callbacks race to create the same row, the unique constraint picks the
+    winner and the loser reads the winner's row.
+    """
+    found = queryset.first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return queryset.create(**values)
+    except IntegrityError:
+        return queryset.get()
 
 
 class Kind(models.TextChoices):
@@ -19,7 +42,9 @@ class Kind(models.TextChoices):
 
 class CampaignQuerySet(models.QuerySet):
     def matching(self, shortcode: str, keyword: str) -> "CampaignQuerySet":
-        return self.filter(shortcode=shortcode.strip(), keyword__iexact=clean_keyword(keyword))
+        return self.filter(
+            same_text("keyword", clean_keyword(keyword)), shortcode=shortcode.strip()
+        )
 
     def mark_reviewed(self) -> int:
         """A marketer has looked at these campaigns made from unknown keywords."""
@@ -30,24 +55,22 @@ class CampaignManager(models.Manager.from_queryset(CampaignQuerySet)):
     def for_callback(self, kind: str, shortcode: str, keyword: str) -> "Campaign":
         """The campaign a callback belongs to, created for review when nobody set it up.
 
-        Text-4-Info callbacks carry no short code: the keyword alone then finds the
-        campaign, preferring one of the callback's kind.
+        Text-4-Info callbacks carry no short code: the keyword alone then finds a campaign
+        of the callback's kind, whatever its short code.
         """
         shortcode, keyword = shortcode.strip(), clean_keyword(keyword)
         if not shortcode:
-            found = (
-                self.filter(keyword__iexact=keyword)
-                .order_by(models.Case(models.When(kind=kind, then=0), default=1), "id")
-                .first()
-            )
-            if found:
+            found = self.filter(same_text("keyword", keyword), kind=kind).order_by("id").first()
+            if found is not None:
                 return found
-        campaign, _ = self.get_or_create(
+        return first_or_create(
+            self.matching(shortcode, keyword),
             shortcode=shortcode,
-            keyword__iexact=keyword,
-            defaults={"keyword": keyword, "kind": kind, "name": keyword, "needs_review": True},
+            keyword=keyword,
+            kind=kind,
+            name=keyword,
+            needs_review=True,
         )
-        return campaign
 
 
 class Campaign(models.Model):
@@ -89,16 +112,15 @@ class Campaign(models.Model):
 
         A label a marketer configured is never overwritten by a callback.
         """
-        choice, _ = self.choices.get_or_create(
-            reply__iexact=reply.strip(),
-            defaults={
-                "reply": reply.strip(),
-                "label": label.strip() or reply.strip(),
-                "from_callback": True,
-                "order": 1000,
-            },
+        reply = reply.strip()
+        return first_or_create(
+            self.choices.filter(same_text("reply", reply)),
+            campaign=self,
+            reply=reply,
+            label=label.strip() or reply,
+            from_callback=True,
+            order=1000,
         )
-        return choice
 
 
 class PollChoice(models.Model):

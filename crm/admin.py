@@ -2,6 +2,7 @@ from datetime import date, datetime, time, timedelta
 from heapq import merge
 from itertools import islice
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Max, Min, QuerySet
 from django.urls import reverse
@@ -94,6 +95,14 @@ def timeline(subscriber: Subscriber, limit: int = TIMELINE_LENGTH) -> list[tuple
     return list(islice(newest_first, limit))
 
 
+class SubscriberForm(forms.ModelForm):
+    def clean_mobile(self) -> str:
+        try:
+            return normalise_mobile(self.cleaned_data["mobile"])
+        except InvalidMobile as e:
+            raise forms.ValidationError(str(e)) from None
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(
     BigTableMixin, MobileSearchMixin, ListExportMixin, ImportMixin, admin.ModelAdmin
@@ -114,6 +123,12 @@ class SubscriberAdmin(
         ("last_seen_at", "last_seen_at"),
     )
     export_json_field = "fields"
+
+    form = SubscriberForm
+
+    def get_readonly_fields(self, request, obj=None):
+        # The number is who the subscriber is: callbacks find them by it.
+        return ("mobile", *self.readonly_fields) if obj else self.readonly_fields
 
     def get_import_formats(self):
         return [CSV]

@@ -55,6 +55,5 @@ urlpatterns = [
         docs_page(RedocView.as_view(url_name="api:schema")),
         name="redoc",
     ),
-    path("auth/", include("rest_framework.urls")),
     path("", include(router.urls)),
 ]

@@ -71,13 +71,16 @@ class Subscriber(models.Model):
     def absorb(self, *, country: str, carrier: str, fields: dict, seen_at: datetime) -> None:
         """Merge what a callback says about this subscriber and save it.
 
-        Non-empty values replace stored ones; empty ones leave them alone.
+        The latest non-empty value wins; empty ones leave stored ones alone. A callback older
+        than what we already know (one processed again later) only fills gaps.
         """
-        if country:
+        newer = seen_at >= self.last_seen_at
+        if country and (newer or not self.country):
             self.country = country
-        if carrier:
+        if carrier and (newer or not self.carrier):
             self.carrier = carrier
-        self.fields = {**self.fields, **non_blank(fields)}
+        given = non_blank(fields)
+        self.fields = {**self.fields, **given} if newer else {**given, **self.fields}
         self.last_seen_at = max(self.last_seen_at, seen_at)
         self.save(update_fields=["country", "carrier", "fields", "last_seen_at", "updated_at"])
 

@@ -5,4 +5,6 @@ urlpatterns = [
     path("callbacks/", include("callbacks.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("crm.api_urls")),
+    # Log in and out of the browsable API (DRF's templates look for this namespace).
+    path("api-auth/", include("rest_framework.urls")),
 ]

@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from callbacks.models import CallbackEvent, Endpoint, Outcome
+from callbacks.models import CallbackEvent, Endpoint
 
 
 def integration_user(*perms: str, staff: bool = False, name: str = "warehouse") -> User:
@@ -34,15 +34,14 @@ def client_for(user: User | None) -> APIClient:
 def receive(kind: str, at: datetime | None = None, **params: str):
     """Record a callback as the callback view does, and return the row it produced."""
     endpoint = Endpoint.objects.first() or Endpoint.objects.create(name="Sumotext")
-    event = CallbackEvent.objects.create(
+    event = CallbackEvent(
         endpoint=endpoint,
         kind=kind,
         method="GET",
         query_string=urlencode(params),
         received_at=at or timezone.now(),
-        outcome=Outcome.PROCESSED,
     )
-    return event.process(event.parsed())
+    return event.handle()
 
 
 def vote(mobile: str, reply: str, *, key: str = "PIZZA", at=None, **params):

@@ -103,3 +103,19 @@ def test_admin_home_queries_stay_few(admin_client, endpoint, django_assert_max_n
 
     with django_assert_max_num_queries(12):
         admin_client.get("/admin/")
+
+
+def test_an_event_whose_parameters_cannot_be_read_still_opens(admin_client, endpoint, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    query = "&".join(f"f{i}=x" for i in range(10))
+    event = CallbackEvent.objects.create(
+        endpoint=endpoint,
+        kind="form",
+        method="GET",
+        query_string=query,
+        outcome=Outcome.REJECTED,
+        reason="too many parameters",
+    )
+    page = admin_client.get(f"{EVENTS}{event.pk}/change/")
+    assert page.status_code == 200
+    assert "too many parameters" in page.content.decode()

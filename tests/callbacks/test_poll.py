@@ -3,6 +3,7 @@
 import pytest
 
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse
+from crm.models import Subscriber
 from tests.conftest import seed_urls, send
 
 pytestmark = pytest.mark.django_db
@@ -62,3 +63,17 @@ def test_a_known_poll_vote_costs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(11):
         assert send(client, endpoint, Kind.POLL, query).status_code == 200
     assert PollResponse.objects.count() == 2
+
+
+def test_a_vote_without_short_code_never_lands_on_another_kind_of_campaign(client, endpoint):
+    form = Campaign.objects.create(shortcode="84700", keyword="FB1", kind=Kind.FORM)
+    send(client, endpoint, Kind.POLL, "mobile=2125551212&key=FB1&reply=A&label=Tampa")
+    vote = PollResponse.objects.select_related("campaign").get()
+    assert vote.campaign != form
+    assert (vote.campaign.kind, vote.campaign.needs_review) == (Kind.POLL, True)
+    assert not form.choices.exists()
+
+
+def test_an_unencoded_plus_in_the_number_is_read_as_plus(client, endpoint):
+    send(client, endpoint, Kind.POLL, "mobile=+442071838750&key=FB1&reply=A")
+    assert Subscriber.objects.get().mobile == "+442071838750"

@@ -115,3 +115,18 @@ def test_an_error_while_processing_keeps_the_raw_callback_as_failed(client, endp
     event.refresh_from_db()
     assert (event.outcome, event.reason) == (Outcome.PROCESSED, "")
     assert event.record.reply == "A"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "multipart/form-data; boundary=", "multipart/x"]
+)
+def test_a_malformed_multipart_body_is_rejected_and_stored(client, endpoint, content_type):
+    url = endpoint.url_path(Kind.POLL) + "?mobile=2125551212&key=FB1&reply=A"
+    response = client.post(url, b"--x\r\nnot really\r\n", content_type=content_type)
+    event = CallbackEvent.objects.get()
+    if response.status_code == 400:
+        assert response.content.decode() == event.reason
+        assert event.outcome == Outcome.REJECTED
+    else:  # a body we do not read: the query string alone is the callback
+        assert (response.status_code, event.outcome) == (200, Outcome.PROCESSED)
+    assert event.body == "--x\r\nnot really\r\n"

@@ -1,3 +1,4 @@
+import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
@@ -254,3 +255,11 @@ def test_export_rejects_filters_the_list_does_not_have(admin_client, db):
     response = admin_client.get(VOTES + "export.csv", {"subscriber__fields__x": "1"})
 
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("value", ["²", "99999999999999999999999", "-1", "x"])
+def test_votes_list_ignores_ids_that_cannot_be_ids(admin_client, endpoint, value):
+    vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
+    for url in (VOTES, VOTES + "export.csv"):
+        response = admin_client.get(url, {"campaign__id__exact": value, "choice": value})
+        assert response.status_code in (200, 302), url

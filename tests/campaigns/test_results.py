@@ -2,7 +2,6 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -10,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from callbacks.models import CallbackEvent, Outcome
 from campaigns.models import Campaign, Kind, PollChoice
+from tests.api_helpers import receive
 
 # Until campaigns/admin.py registers the page, a small urlconf adds it to the admin's URLs.
 
@@ -37,15 +36,7 @@ def staff(db, client):
 def vote(endpoint, mobile: str, reply: str, at: datetime, label: str = "") -> None:
     """A poll callback through the real pipeline: raw event, then record()."""
     params = {"mobile": mobile, "shortcode": "12345", "key": "VOTE", "reply": reply, "label": label}
-    event = CallbackEvent.objects.create(
-        endpoint=endpoint,
-        kind=Kind.POLL,
-        method="GET",
-        query_string=urlencode(params),
-        received_at=at,
-        outcome=Outcome.PROCESSED,
-    )
-    assert event.process(event.parsed()) is not None
+    assert receive(Kind.POLL, at=at, **params) is not None
 
 
 def results_page(client, campaign, **params):
@@ -168,6 +159,15 @@ def test_it_explains_a_bad_date_range(client, staff, poll, endpoint):
     assert response.status_code == 200
     assert response.context["results"] is None
     assert "The end date is before the start date." in response.text
+
+
+@pytest.mark.parametrize("until", ["9999-12-31", "0001-01-01"])
+def test_it_explains_dates_out_of_range(client, staff, poll, until):
+    response = results_page(client, poll, until=until)
+
+    assert response.status_code == 200
+    assert response.context["results"] is None
+    assert "Ensure this value is" in response.text
 
 
 def test_it_exports_the_results_as_csv(client, staff, poll, endpoint):

@@ -200,3 +200,24 @@ def test_subscriber_list_offers_import_and_both_exports(admin_client, db):
     assert "href='/admin/crm/subscriber/import/' class=\"import_link\"" in page
     assert 'href="/admin/crm/subscriber/export.csv?country=US"' in page
     assert 'href="/admin/crm/subscriber/export.xlsx?country=US"' in page
+
+
+def test_a_subscriber_added_by_hand_gets_a_normalised_number(admin_client, db):
+    data = {"mobile": "(212) 555-1212", "country": "US", "carrier": "", "fields": "{}"}
+    response = admin_client.post(CHANGELIST + "add/", data)
+    assert response.status_code == 302
+    assert Subscriber.objects.get().mobile == "+12125551212"
+
+    again = admin_client.post(CHANGELIST + "add/", {**data, "mobile": "2125551212"})
+    assert "already exists" in again.content.decode()
+    bad = admin_client.post(CHANGELIST + "add/", {**data, "mobile": "555"})
+    assert "not a valid phone number" in bad.content.decode()
+    assert Subscriber.objects.count() == 1
+
+
+def test_a_subscribers_number_cannot_be_edited(admin_client, db):
+    subscriber = Subscriber.objects.create(mobile="+12125551212")
+    data = {"mobile": "+12125551299", "country": "US", "carrier": "X", "fields": "{}"}
+    admin_client.post(f"{CHANGELIST}{subscriber.pk}/change/", data)
+    subscriber.refresh_from_db()
+    assert (subscriber.mobile, subscriber.carrier) == ("+12125551212", "X")

@@ -89,3 +89,19 @@ def test_concurrent_upserts_of_a_new_number_make_one_subscriber():
     sub = Subscriber.objects.get()
     # No thread's fields were lost to another's write.
     assert sub.fields == {f"f{i}": str(i) for i in range(threads)}
+
+
+@pytest.mark.django_db
+def test_an_older_callback_only_fills_gaps():
+    now = timezone.now()
+    upsert(carrier="ATTUS", fields={"Name": "William"}, seen_at=now)
+    # A failed callback from yesterday, processed again today.
+    sub = upsert(
+        country="US",
+        carrier="VERIZONUS",
+        fields={"Name": "Bill", "Zip": "10024"},
+        seen_at=now - timedelta(days=1),
+    )
+    sub.refresh_from_db()
+    assert (sub.carrier, sub.country) == ("ATTUS", "US")
+    assert sub.fields == {"Name": "William", "Zip": "10024"}
