@@ -94,7 +94,11 @@ class Campaign(models.Model):
         ordering = ("-needs_review", "shortcode", "keyword")
         constraints = [
             models.UniqueConstraint(
-                "shortcode", Lower("keyword"), name="campaign_keyword_unique_per_shortcode"
+                "shortcode",
+                Lower("keyword"),
+                name="campaign_keyword_unique_per_shortcode",
+                violation_error_message="This short code already has a campaign with this "
+                "keyword (keywords match whatever their case).",
             ),
         ]
 
@@ -137,7 +141,11 @@ class PollChoice(models.Model):
         ordering = ("campaign", "order", "reply")
         constraints = [
             models.UniqueConstraint(
-                "campaign", Lower("reply"), name="poll_choice_reply_unique_per_campaign"
+                "campaign",
+                Lower("reply"),
+                name="poll_choice_reply_unique_per_campaign",
+                violation_error_message="This poll already has a choice with this reply "
+                "(replies match whatever their case).",
             ),
         ]
 

@@ -122,7 +122,7 @@ def test_it_refuses_a_keyword_that_exists_on_the_short_code_in_another_case():
         "/api/campaigns/", {"shortcode": "12345", "keyword": "pizza", "kind": "poll"}
     )
     assert response.status_code == 400
-    assert "non_field_errors" in response.json()
+    assert "already has a campaign with this keyword" in str(response.json()["non_field_errors"])
     assert Campaign.objects.count() == 1
 
 
@@ -154,7 +154,7 @@ def test_it_refuses_a_new_choice_whose_reply_exists_in_another_case():
         "/api/poll-choices/", {"campaign": campaign.id, "reply": " a ", "label": "Tampa"}
     )
     assert response.status_code == 400
-    assert "non_field_errors" in response.json()
+    assert "already has a choice with this reply" in str(response.json()["non_field_errors"])
     assert campaign.choices.count() == 1
 
 
