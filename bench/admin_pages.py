@@ -100,7 +100,7 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
             (),
             {"campaign__id__exact": poll_id[0], "choice": choice.pk if choice else 0},
         ),
-        ("Poll responses, unmatched replies", responses, (), {"choice__from_callback__exact": 1}),
+        ("Poll responses, unmatched replies", responses, (), {"matched": "no"}),
         ("Poll responses, search by mobile", responses, (), {"q": national}),
         ("Poll responses, drill-down to a month", responses, (), drill_month),
         ("Poll responses, drill-down to a day", responses, (), drill_day),
