@@ -217,6 +217,7 @@ def test_a_filtered_list_counts_only_up_to_the_cap(admin_client, db, monkeypatch
     assert "more than 5 subscribers" in many
     assert "3 subscribers" in few and "more than" not in few
     assert "more than 5 results" in searched
+    assert "Select all more than 5 subscribers" in many
 
 
 def test_the_whole_big_list_shows_the_databases_estimate(admin_client, db, monkeypatch):
