@@ -51,7 +51,10 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
         Campaign.objects.filter(kind=Kind.POLL).annotate(n=Count("pollresponses")).order_by("-n")
     )
     poll, small = (polls[0], polls[-1]) if polls else (None, None)
-    busiest = PollResponse.objects.values("subscriber").order_by("subscriber").first()
+    # The subscriber with the most votes: the heaviest subscriber page and mobile search.
+    busiest = (
+        PollResponse.objects.values("subscriber").annotate(n=Count("id")).order_by("-n").first()
+    )
     subscriber = Subscriber.objects.get(pk=busiest["subscriber"]) if busiest else None
     last = PollResponse.objects.order_by("-received_at").values_list("received_at", flat=True)
     last_day = last.first().date() if last.exists() else date.today()
@@ -60,27 +63,73 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
     mobile = subscriber.mobile if subscriber else "+12122000001"
     national = f"({mobile[2:5]}) {mobile[5:8]}-{mobile[8:]}"
     poll_id = (poll.pk,) if poll else (0,)
+    # date_hierarchy drill-down: the last month, then the last day, of the data.
+    drill_month = {"received_at__year": last_day.year, "received_at__month": last_day.month}
+    drill_day = {**drill_month, "received_at__day": last_day.day}
+    choice = poll.choices.order_by("order").first() if poll else None
+    responses = "admin:campaigns_pollresponse_changelist"
+    callbacks = "admin:callbacks_callbackevent_changelist"
     return [
+        ("Admin home (dashboard)", "admin:index", (), {}),
         ("Subscribers", "admin:crm_subscriber_changelist", (), {}),
         ("Subscribers, search by mobile", "admin:crm_subscriber_changelist", (), {"q": national}),
-        ("Subscriber page", "admin:crm_subscriber_change", (subscriber.pk,), {}),
-        ("Poll responses", "admin:campaigns_pollresponse_changelist", (), {}),
         (
-            "Poll responses, one campaign",
-            "admin:campaigns_pollresponse_changelist",
+            "Subscribers, search by digits",
+            "admin:crm_subscriber_changelist",
             (),
-            {"campaign__id__exact": poll_id[0]},
+            {"q": mobile[-7:]},
         ),
+        (
+            "Subscribers, one carrier",
+            "admin:crm_subscriber_changelist",
+            (),
+            {"carrier": subscriber.carrier},
+        ),
+        (
+            "Subscribers, drill-down to a month",
+            "admin:crm_subscriber_changelist",
+            (),
+            {"last_seen_at__year": last_day.year, "last_seen_at__month": last_day.month},
+        ),
+        ("Subscriber page (busiest voter)", "admin:crm_subscriber_change", (subscriber.pk,), {}),
+        ("Poll responses", responses, (), {}),
+        ("Poll responses, one campaign", responses, (), {"campaign__id__exact": poll_id[0]}),
+        (
+            "Poll responses, one campaign and choice",
+            responses,
+            (),
+            {"campaign__id__exact": poll_id[0], "choice": choice.pk if choice else 0},
+        ),
+        ("Poll responses, unmatched replies", responses, (), {"matched": "no"}),
+        ("Poll responses, search by mobile", responses, (), {"q": national}),
+        ("Poll responses, drill-down to a month", responses, (), drill_month),
+        ("Poll responses, drill-down to a day", responses, (), drill_day),
         ("Info requests", "admin:campaigns_inforequest_changelist", (), {}),
-        ("Form submissions", "admin:campaigns_formsubmission_changelist", (), {}),
-        ("Callback events", "admin:callbacks_callbackevent_changelist", (), {}),
         (
-            "Callback events, failed",
-            "admin:callbacks_callbackevent_changelist",
+            "Info requests, search by mobile",
+            "admin:campaigns_inforequest_changelist",
             (),
-            {"outcome__exact": "failed"},
+            {"q": national},
         ),
+        (
+            "Info requests, drill-down to a day",
+            "admin:campaigns_inforequest_changelist",
+            (),
+            drill_day,
+        ),
+        ("Form submissions", "admin:campaigns_formsubmission_changelist", (), {}),
+        (
+            "Form submissions, drill-down to a day",
+            "admin:campaigns_formsubmission_changelist",
+            (),
+            drill_day,
+        ),
+        ("Callback events", callbacks, (), {}),
+        ("Callback events, failed", callbacks, (), {"outcome__exact": "failed"}),
+        ("Callback events, search by mobile", callbacks, (), {"q": national}),
+        ("Callback events, drill-down to a day", callbacks, (), drill_day),
         ("Campaigns", "admin:campaigns_campaign_changelist", (), {}),
+        ("Campaigns, search", "admin:campaigns_campaign_changelist", (), {"q": poll.keyword}),
         ("Users (stock admin)", "admin:auth_user_changelist", (), {}),
         (f"Results, every vote ({poll.n} votes)", RESULTS, poll_id, {}),
         (f"Results, latest vote ({poll.n} votes)", RESULTS, poll_id, {"counting": "latest"}),

@@ -4,7 +4,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
-from crm.admin import BigTableMixin, MobileSearchMixin
+from crm.admin import BigTableMixin, IndexedValuesFilter, MobileSearchMixin
 from crm.admin_export import ListExportMixin
 
 
@@ -59,6 +59,26 @@ class ChoiceFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         choice = row_id(self.value())
         return queryset if choice is None else queryset.filter(choice_id=choice)
+
+
+class ReplyMatchFilter(admin.SimpleListFilter):
+    """Votes whose reply matched a configured choice, or none (a choice made from the callback)."""
+
+    title = "reply matched a choice"
+    parameter_name = "matched"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "Yes"), ("no", "No: new reply"))
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return queryset
+        # The few choice ids, not a join: with a plain list PostgreSQL can take the newest and
+        # oldest matching vote (date drill-down) straight from the received_at index.
+        unmatched = list(PollChoice.objects.filter(from_callback=True).values_list("id", flat=True))
+        if self.value() == "no":
+            return queryset.filter(choice_id__in=unmatched)
+        return queryset.exclude(choice_id__in=unmatched)
 
 
 class PollChoiceInline(admin.TabularInline):
@@ -147,8 +167,8 @@ class ResponseAdmin(
     list_per_page = 100
     common_filters = (
         "campaign",
-        "subscriber__carrier",
-        "subscriber__country",
+        ("subscriber__carrier", IndexedValuesFilter),
+        ("subscriber__country", IndexedValuesFilter),
         "received_at",
     )
     export_columns = (
@@ -179,7 +199,7 @@ class ResponseAdmin(
 class PollResponseAdmin(ResponseAdmin):
     list_display = ("received_at", "campaign", "mobile", "reply", "choice_label", "carrier")
     list_select_related = ("campaign", "subscriber", "choice")
-    list_filter = (*ResponseAdmin.common_filters, ChoiceFilter, "choice__from_callback")
+    list_filter = (*ResponseAdmin.common_filters, ChoiceFilter, ReplyMatchFilter)
     search_fields = ("reply", "label", "choice__label", "campaign__keyword")
     export_columns = (
         *ResponseAdmin.export_columns,

@@ -164,6 +164,44 @@ def poll_results(campaign, counting=Counting.ALL, since=None, until=None) -> Pol
     )
 
 
+def _period_starts(first: datetime, end: datetime, unit: str) -> list[datetime]:
+    """The start of every hour or day (in the current time zone) from `first` up to `end`."""
+    tz = timezone.get_current_timezone()
+    start = timezone.localtime(first, tz).replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    if unit == "day":
+        start = start.replace(hour=0)
+    step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
+    starts = []
+    # Stepping in local wall time keeps days whole across daylight-saving changes.
+    while (period := timezone.make_aware(start, tz)) < end:
+        starts.append(period)
+        start += step
+    return starts
+
+
+def _votes_per_period_sql(campaign, unit, first, until, last) -> list[dict]:
+    """PostgreSQL, every vote: one indexed range count per period.
+
+    Grouping by date_trunc() sorted every vote of the range (the planner expects as many
+    groups as timestamps, so it will not hash); counting each period's slice of the
+    (campaign, received_at) index reads the same entries once, in order, with no sort.
+    """
+    end = until or last + timedelta(microseconds=1)
+    starts = _period_starts(first, end, unit)
+    # Each slice is clipped to the range: the first period may start before `since`.
+    lows = [max(start, first) for start in starts]
+    highs = [min(start, end) for start in starts[1:]] + [end]
+    rows = _fetch(
+        f"SELECT (SELECT COUNT(*) FROM {PollResponse._meta.db_table} "  # noqa: S608
+        "WHERE campaign_id = %s AND received_at >= low AND received_at < high) "
+        "FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS p(low, high, n) "
+        "ORDER BY n",
+        [campaign.pk, lows, highs],
+    )
+    # As the grouped query: only periods with votes.
+    return [{"period": start, "votes": n} for start, (n,) in zip(starts, rows, strict=True) if n]
+
+
 def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> list[dict]:
     """[{"period": datetime, "votes": n}], hourly for ranges up to three days, else daily."""
     first, last = since, until
@@ -174,6 +212,8 @@ def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> 
         )
         first, last = first or bounds["first"], last or bounds["last"]
     unit = "hour" if first and last and last - first <= timedelta(days=3) else "day"
+    if counting == Counting.ALL and _use_sql() and first and last:
+        return _votes_per_period_sql(campaign, unit, since or first, until, last)
     if counting == Counting.LATEST and _use_sql():
         tz = timezone.get_current_timezone()
         latest, params = _latest_votes_sql(campaign, since, until)

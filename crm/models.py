@@ -59,6 +59,11 @@ class Subscriber(models.Model):
 
     class Meta:
         ordering = ("-last_seen_at",)
+        indexes = [
+            # The list filters read their few distinct values through these (crm.admin).
+            models.Index(fields=["carrier"], name="subscriber_carrier"),
+            models.Index(fields=["country"], name="subscriber_country"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(mobile__startswith="+"), name="subscriber_mobile_is_e164"

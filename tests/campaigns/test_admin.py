@@ -207,10 +207,15 @@ def test_form_submissions_export_expands_custom_fields(admin_client, endpoint):
 def test_choice_created_from_a_callback_is_flagged(admin_client, endpoint):
     vote(admin_client, endpoint, "2125551212", reply="Q", label="Quincy")
 
-    page = admin_client.get(VOTES, {"choice__from_callback__exact": "1"}).content.decode()
+    vote(admin_client, endpoint, "3055550000", reply="A", label="Tampa")
+    PollChoice.objects.filter(reply="A").update(from_callback=False)
 
-    assert PollChoice.objects.get().from_callback
-    assert "Quincy" in page
+    unmatched = admin_client.get(VOTES, {"matched": "no"}).content.decode()
+    matched = admin_client.get(VOTES, {"matched": "yes"}).content.decode()
+
+    assert PollChoice.objects.get(reply="Q").from_callback
+    assert "+12125551212" in unmatched and "+13055550000" not in unmatched
+    assert "+13055550000" in matched and "+12125551212" not in matched
 
 
 def test_votes_filter_by_the_chosen_campaign_choices(admin_client, endpoint):

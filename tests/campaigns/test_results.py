@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from campaigns.models import Campaign, Kind, PollChoice
+from campaigns.results import Counting, votes_over_time
 from tests.api_helpers import receive
 
 # Until campaigns/admin.py registers the page, a small urlconf adds it to the admin's URLs.
@@ -258,3 +259,16 @@ def test_its_time_chart_follows_the_counting_rule(client, staff, poll, endpoint)
 
     assert [(bar.period.hour, bar.votes) for bar in every] == [(9, 2), (10, 0), (11, 1)]
     assert [(bar.period.hour, bar.votes) for bar in latest] == [(9, 1), (10, 0), (11, 1)]
+
+
+def test_the_time_chart_counts_only_votes_inside_a_range_that_starts_mid_hour(poll, endpoint):
+    vote(endpoint, "+12125550001", "A", DAY1)
+    vote(endpoint, "+12125550002", "A", DAY1 + timedelta(minutes=40))
+    vote(endpoint, "+12125550003", "B", DAY1 + timedelta(hours=2, minutes=5))
+    vote(endpoint, "+12125550004", "B", DAY1 + timedelta(hours=2, minutes=50))
+
+    periods = votes_over_time(
+        poll, Counting.ALL, DAY1 + timedelta(minutes=30), DAY1 + timedelta(hours=2, minutes=30)
+    )
+
+    assert [(p["period"].hour, p["votes"]) for p in periods] == [(9, 1), (11, 1)]

@@ -1,12 +1,15 @@
 import io
 from datetime import date, datetime
 
+import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import PollResponse
-from crm.admin import periods
+from crm.admin import BigTablePaginator, distinct_values, estimated_rows, periods
 from crm.models import Subscriber
 from tests.admin_data import numbers, queries, send, vote
 
@@ -221,3 +224,58 @@ def test_a_subscribers_number_cannot_be_edited(admin_client, db):
     admin_client.post(f"{CHANGELIST}{subscriber.pk}/change/", data)
     subscriber.refresh_from_db()
     assert (subscriber.mobile, subscriber.carrier) == ("+12125551212", "X")
+
+
+def test_a_filtered_list_counts_only_up_to_the_cap(admin_client, db, monkeypatch):
+    monkeypatch.setattr(BigTablePaginator, "cap", 5)
+    Subscriber.objects.bulk_create(Subscriber(mobile=m, carrier="VZ") for m in numbers(0, 8))
+    Subscriber.objects.bulk_create(Subscriber(mobile=m, carrier="ATT") for m in numbers(8, 3))
+
+    many = admin_client.get(CHANGELIST, {"carrier": "VZ"}).content.decode()
+    few = admin_client.get(CHANGELIST, {"carrier": "ATT"}).content.decode()
+    searched = admin_client.get(CHANGELIST, {"q": "VZ"}).content.decode()
+
+    assert "more than 5 subscribers" in many
+    assert "3 subscribers" in few and "more than" not in few
+    assert "more than 5 results" in searched
+    assert "Select all more than 5 subscribers" in many
+
+
+def test_the_whole_big_list_shows_the_databases_estimate(admin_client, db, monkeypatch):
+    Subscriber.objects.bulk_create(Subscriber(mobile=m) for m in numbers(0, 3))
+    monkeypatch.setattr("crm.admin.estimated_rows", lambda model: 250_000)
+
+    page = admin_client.get(CHANGELIST).content.decode()
+
+    assert "about 250000 subscribers" in page
+    assert "+12125550002" in page
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_class is PostgreSQL's")
+def test_the_estimate_is_postgresqls_row_count_after_analyze(db):
+    Subscriber.objects.bulk_create(Subscriber(mobile=m) for m in numbers(0, 40))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_subscriber")
+
+    assert estimated_rows(Subscriber) == 40
+
+
+def test_carrier_and_country_filters_offer_each_value_once(admin_client, db):
+    for n, carrier in enumerate(["VZ", "ATT", "VZ", "", "TMO"]):
+        Subscriber.objects.create(mobile=f"+1212555000{n}", carrier=carrier, country="US")
+
+    page = admin_client.get(CHANGELIST).content.decode()
+
+    assert distinct_values(Subscriber, "carrier") == ["", "ATT", "TMO", "VZ"]
+    assert distinct_values(Subscriber, "country") == ["US"]
+    assert page.count('href="?carrier=VZ"') == 1 and 'href="?carrier=TMO"' in page
+
+
+def test_a_searched_list_asks_for_its_date_range_once(admin_client, db):
+    Subscriber.objects.bulk_create(Subscriber(mobile=m) for m in numbers(0, 3))
+
+    with CaptureQueriesContext(connection) as captured:
+        page = admin_client.get(CHANGELIST, {"q": "5550001"}).content.decode()
+
+    assert "+12125550001" in page and "+12125550002" not in page
+    assert sum('MIN("crm_subscriber"."last_seen_at")' in q["sql"] for q in captured) == 1
