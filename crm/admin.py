@@ -13,7 +13,7 @@ from import_export.formats.base_formats import CSV
 
 from campaigns.models import FormSubmission, InfoRequest, PollResponse
 from crm.admin_export import ListExportMixin
-from crm.models import Subscriber
+from crm.models import SUBSCRIBER_COLUMNS, Subscriber
 from crm.phone import InvalidMobile, normalise_mobile
 from crm.subscriber_import import SubscriberResource
 
@@ -115,13 +115,7 @@ class SubscriberAdmin(
     fields = ("mobile", "country", "carrier", "fields", *readonly_fields)
     mobile_search_field = "mobile"
     resource_classes = (SubscriberResource,)
-    export_columns = (
-        ("mobile", "mobile"),
-        ("country", "country"),
-        ("carrier", "carrier"),
-        ("first_seen_at", "first_seen_at"),
-        ("last_seen_at", "last_seen_at"),
-    )
+    export_columns = SUBSCRIBER_COLUMNS
     export_json_field = "fields"
 
     form = SubscriberForm

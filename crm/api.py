@@ -8,7 +8,7 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
-from crm.models import Subscriber
+from crm.models import SUBSCRIBER_COLUMNS, Subscriber
 from crm.phone import InvalidMobile, country_code, normalise_mobile
 from crm.rest import CSVListMixin, csv_list_schema
 
@@ -136,13 +136,5 @@ class SubscriberViewSet(
     # Most recently changed first: an incremental sync pages with updated_since.
     cursor_ordering = ("-updated_at", "-id")
     csv_filename = "subscribers.csv"
-    csv_columns = [
-        ("id", lambda s: s.id),
-        ("mobile", lambda s: s.mobile),
-        ("country", lambda s: s.country),
-        ("carrier", lambda s: s.carrier),
-        ("first_seen_at", lambda s: s.first_seen_at.isoformat()),
-        ("last_seen_at", lambda s: s.last_seen_at.isoformat()),
-        ("updated_at", lambda s: s.updated_at.isoformat()),
-    ]
-    csv_expand = "fields"
+    csv_columns = (("id", "id"), *SUBSCRIBER_COLUMNS, ("updated_at", "updated_at"))
+    csv_json_field = "fields"
