@@ -3,7 +3,7 @@
 import copy
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import UTC
+from datetime import datetime
 from itertools import islice
 
 from django import forms
@@ -28,7 +28,7 @@ from campaigns.models import (
     clean_keyword,
 )
 from campaigns.results import Counting, poll_results
-from crm.api import CountryFilter, PeopleFilterForm, TimeFilter, mobile_filter
+from crm.api import CountryFilter, PeopleFilterForm, TimeFilter, in_utc, mobile_filter
 from crm.exports import CHUNK_SIZE
 from crm.rest import CSVListMixin, csv_list_schema
 
@@ -184,20 +184,19 @@ def with_choices(rows: Iterator[Sequence]) -> Iterator[tuple]:
             yield (*row, "; ".join(texts[row[0]]))
 
 
+class UTCDateTimeField(serializers.DateTimeField):
+    """A time query parameter, read in UTC as the API's time filters read one."""
+
+    def to_internal_value(self, value) -> datetime:
+        return in_utc(super().to_internal_value(value))
+
+
 class ResultsQuerySerializer(serializers.Serializer):
     counting = serializers.ChoiceField(choices=Counting.choices, default=Counting.ALL)
-    since = serializers.DateTimeField(required=False, help_text="From this time, included.")
-    until = serializers.DateTimeField(required=False, help_text="Up to this time, excluded.")
+    since = UTCDateTimeField(required=False, help_text="From this time, included.")
+    until = UTCDateTimeField(required=False, help_text="Up to this time, excluded.")
 
     def validate(self, attrs: dict) -> dict:
-        for name in ("since", "until"):
-            if attrs.get(name) is None:
-                continue
-            try:
-                # In UTC, as the database compares it (PostgreSQL refuses offsets beyond 15:59).
-                attrs[name] = attrs[name].astimezone(UTC)
-            except OverflowError:
-                raise serializers.ValidationError({name: "Out of range."}) from None
         if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
             raise serializers.ValidationError("since must be before until.")
         return attrs
