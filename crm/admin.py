@@ -35,7 +35,11 @@ class MobileSearchMixin:
             mobile = normalise_mobile(search_term)
         except InvalidMobile:
             return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(**{self.mobile_search_field: mobile}), False
+        return self.search_mobile(queryset, mobile), False
+
+    def search_mobile(self, queryset: QuerySet, mobile: str) -> QuerySet:
+        """The rows of the subscriber with this E.164 number."""
+        return queryset.filter(**{self.mobile_search_field: mobile})
 
 
 def periods(first: date, last: date, kind: str) -> list[date]:
