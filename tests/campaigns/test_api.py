@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, Kind, PollChoice
-from tests.api_helpers import client_for, integration_user, receive, vote
+from tests.helpers import client_for, integration_user, receive, vote
 
 pytestmark = pytest.mark.django_db
 

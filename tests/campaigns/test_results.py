@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from campaigns.models import Campaign, Kind, PollChoice
-from tests.api_helpers import receive
+from tests.helpers import receive
 
 # Until campaigns/admin.py registers the page, a small urlconf adds it to the admin's URLs.
 
