@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -6,9 +7,8 @@ from callbacks.models import CallbackEvent, Endpoint
 from callbacks.parsing import InvalidCallback
 from campaigns.admin import RecordAdminMixin
 from campaigns.models import FormSubmission, InfoRequest, Kind, PollResponse
-from crm.admin import BigTableMixin
+from crm.admin import BigTableMixin, MobileSearchMixin
 from crm.admin_export import ListExportMixin
-from crm.phone import InvalidMobile, normalise_mobile
 
 
 @admin.register(Endpoint)
@@ -32,7 +32,9 @@ class EndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallbackEvent)
-class CallbackEventAdmin(BigTableMixin, RecordAdminMixin, ListExportMixin, admin.ModelAdmin):
+class CallbackEventAdmin(
+    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, admin.ModelAdmin
+):
     list_display = ("received_at", "kind", "method", "outcome", "short_reason", "produced")
     list_filter = ("outcome", "kind", "endpoint", "received_at")
     # Reverse one-to-ones: the produced row comes in the same query, not one per line.
@@ -53,18 +55,16 @@ class CallbackEventAdmin(BigTableMixin, RecordAdminMixin, ListExportMixin, admin
         ("remote_addr", "remote_addr"),
     )
 
-    def get_search_results(self, request, queryset, search_term):
-        # As on the other lists, a whole mobile number finds that subscriber's callbacks.
-        try:
-            mobile = normalise_mobile(search_term)
-        except InvalidMobile:
-            return super().get_search_results(request, queryset, search_term)
-        # One indexed lookup per response table; ORing joins would scan the whole log.
+    def search_mobile(self, queryset: QuerySet, mobile: str) -> QuerySet:
+        """The callbacks that produced a row for the subscriber: a callback holds no subscriber.
+
+        One indexed lookup per response table; ORing joins would scan the whole log.
+        """
         produced = [
             model.objects.filter(subscriber__mobile=mobile).values("callback_id").order_by()
             for model in (PollResponse, InfoRequest, FormSubmission)
         ]
-        return queryset.filter(id__in=produced[0].union(*produced[1:])), False
+        return queryset.filter(id__in=produced[0].union(*produced[1:]))
 
     @admin.display(description="Reason")
     def short_reason(self, obj: CallbackEvent) -> str:

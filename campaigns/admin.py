@@ -3,7 +3,15 @@ from django.contrib import admin, messages
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
+from campaigns.models import (
+    CAMPAIGN_COLUMNS,
+    Campaign,
+    FormSubmission,
+    InfoRequest,
+    Kind,
+    PollChoice,
+    PollResponse,
+)
 from crm.admin import BigTableMixin, IndexedValuesFilter, MobileSearchMixin
 from crm.admin_export import ListExportMixin
 
@@ -113,15 +121,7 @@ class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
     inlines = (PollChoiceInline,)
     actions = ("mark_reviewed",)
     change_form_template = "admin/campaigns/campaign/change_form.html"
-    export_columns = (
-        ("shortcode", "shortcode"),
-        ("keyword", "keyword"),
-        ("kind", "kind"),
-        ("name", "name"),
-        ("reply_text", "reply_text"),
-        ("needs_review", "needs_review"),
-        ("created_at", "created_at"),
-    )
+    export_columns = CAMPAIGN_COLUMNS
 
     class Media:
         js = ("campaigns/reply_counter.js",)

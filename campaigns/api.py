@@ -1,7 +1,10 @@
 """Campaigns, poll choices, what subscribers sent, and poll results in the integration API."""
 
 import copy
-from datetime import UTC
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from itertools import islice
 
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -15,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from campaigns.models import (
+    CAMPAIGN_COLUMNS,
     Campaign,
     FormSubmission,
     InfoRequest,
@@ -24,7 +28,8 @@ from campaigns.models import (
     clean_keyword,
 )
 from campaigns.results import Counting, poll_results
-from crm.api import CountryFilter, PeopleFilterForm, TimeFilter, mobile_filter
+from crm.api import CountryFilter, PeopleFilterForm, TimeFilter, in_utc, mobile_filter
+from crm.exports import CHUNK_SIZE
 from crm.rest import CSVListMixin, csv_list_schema
 
 
@@ -165,24 +170,33 @@ class CampaignFilter(filters.FilterSet):
         return queryset.filter(keyword__iexact=clean_keyword(value))
 
 
-def choices_text(campaign: Campaign) -> str:
-    return "; ".join(f"{choice.reply}: {choice.label}" for choice in campaign.choices.all())
+def with_choices(rows: Iterator[Sequence]) -> Iterator[tuple]:
+    """Campaign rows (id first) with their choices as "A: Tampa; B: Miami" appended.
+
+    One query per chunk of campaigns, not per campaign.
+    """
+    while chunk := list(islice(rows, CHUNK_SIZE)):
+        texts = defaultdict(list)
+        choices = PollChoice.objects.filter(campaign__in=[row[0] for row in chunk])
+        for campaign, reply, label in choices.values_list("campaign", "reply", "label"):
+            texts[campaign].append(f"{reply}: {label}")
+        for row in chunk:
+            yield (*row, "; ".join(texts[row[0]]))
+
+
+class UTCDateTimeField(serializers.DateTimeField):
+    """A time query parameter, read in UTC as the API's time filters read one."""
+
+    def to_internal_value(self, value) -> datetime:
+        return in_utc(super().to_internal_value(value))
 
 
 class ResultsQuerySerializer(serializers.Serializer):
     counting = serializers.ChoiceField(choices=Counting.choices, default=Counting.ALL)
-    since = serializers.DateTimeField(required=False, help_text="From this time, included.")
-    until = serializers.DateTimeField(required=False, help_text="Up to this time, excluded.")
+    since = UTCDateTimeField(required=False, help_text="From this time, included.")
+    until = UTCDateTimeField(required=False, help_text="Up to this time, excluded.")
 
     def validate(self, attrs: dict) -> dict:
-        for name in ("since", "until"):
-            if attrs.get(name) is None:
-                continue
-            try:
-                # In UTC, as the database compares it (PostgreSQL refuses offsets beyond 15:59).
-                attrs[name] = attrs[name].astimezone(UTC)
-            except OverflowError:
-                raise serializers.ValidationError({name: "Out of range."}) from None
         if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
             raise serializers.ValidationError("since must be before until.")
         return attrs
@@ -226,17 +240,11 @@ class CampaignViewSet(
     filterset_class = CampaignFilter
     cursor_ordering = ("-created_at", "-id")
     csv_filename = "campaigns.csv"
-    csv_columns = [
-        ("id", lambda c: c.id),
-        ("shortcode", lambda c: c.shortcode),
-        ("keyword", lambda c: c.keyword),
-        ("kind", lambda c: c.kind),
-        ("name", lambda c: c.name),
-        ("reply_text", lambda c: c.reply_text),
-        ("needs_review", lambda c: c.needs_review),
-        ("created_at", lambda c: c.created_at.isoformat()),
-        ("choices", choices_text),
-    ]
+    csv_columns = (("id", "id"), *CAMPAIGN_COLUMNS)
+
+    def csv_table(self, queryset):
+        header, rows = super().csv_table(queryset)
+        return [*header, "choices"], with_choices(rows)
 
     def perform_create(self, serializer):
         if serializer.validated_data.get("choices") and not self.request.user.has_perm(
@@ -273,14 +281,14 @@ class PollChoiceViewSet(
     filterset_class = PollChoiceFilter
     cursor_ordering = ("id",)
     csv_filename = "poll-choices.csv"
-    csv_columns = [
-        ("id", lambda c: c.id),
-        ("campaign", lambda c: c.campaign_id),
-        ("reply", lambda c: c.reply),
-        ("label", lambda c: c.label),
-        ("order", lambda c: c.order),
-        ("from_callback", lambda c: c.from_callback),
-    ]
+    csv_columns = (
+        ("id", "id"),
+        ("campaign", "campaign"),
+        ("reply", "reply"),
+        ("label", "label"),
+        ("order", "order"),
+        ("from_callback", "from_callback"),
+    )
 
 
 # What subscribers sent
@@ -373,16 +381,17 @@ class FormSubmissionSerializer(ResponseSerializer):
         fields = (*RESPONSE_FIELDS, "fields")
 
 
-RESPONSE_COLUMNS = [
-    ("id", lambda r: r.id),
-    ("received_at", lambda r: r.received_at.isoformat()),
-    ("campaign", lambda r: r.campaign_id),
-    ("shortcode", lambda r: r.campaign.shortcode),
-    ("keyword", lambda r: r.campaign.keyword),
-    ("mobile", lambda r: r.subscriber.mobile),
-    ("carrier", lambda r: r.subscriber.carrier),
-    ("country", lambda r: r.subscriber.country),
-]
+# Ids, as in the JSON; the admin's export names the campaign instead, for people.
+RESPONSE_COLUMNS = (
+    ("id", "id"),
+    ("received_at", "received_at"),
+    ("campaign", "campaign"),
+    ("shortcode", "campaign__shortcode"),
+    ("keyword", "campaign__keyword"),
+    ("mobile", "subscriber__mobile"),
+    ("carrier", "subscriber__carrier"),
+    ("country", "subscriber__country"),
+)
 
 
 class ResponseViewSet(CSVListMixin, viewsets.ReadOnlyModelViewSet):
@@ -399,12 +408,12 @@ class PollResponseViewSet(ResponseViewSet):
     serializer_class = PollResponseSerializer
     filterset_class = PollResponseFilter
     csv_filename = "poll-responses.csv"
-    csv_columns = [
+    csv_columns = (
         *RESPONSE_COLUMNS,
-        ("reply", lambda r: r.reply),
-        ("label", lambda r: r.label),
-        ("choice", lambda r: r.choice.label),
-    ]
+        ("reply", "reply"),
+        ("label", "label"),
+        ("choice", "choice__label"),
+    )
 
 
 @extend_schema_view(**csv_list_schema(InfoRequestSerializer))
@@ -415,7 +424,7 @@ class InfoRequestViewSet(ResponseViewSet):
     serializer_class = InfoRequestSerializer
     filterset_class = InfoRequestFilter
     csv_filename = "info-requests.csv"
-    csv_columns = [*RESPONSE_COLUMNS, ("message", lambda r: r.message)]
+    csv_columns = (*RESPONSE_COLUMNS, ("message", "message"))
 
 
 @extend_schema_view(**csv_list_schema(FormSubmissionSerializer))
@@ -427,4 +436,4 @@ class FormSubmissionViewSet(ResponseViewSet):
     filterset_class = FormSubmissionFilter
     csv_filename = "form-submissions.csv"
     csv_columns = RESPONSE_COLUMNS
-    csv_expand = "fields"
+    csv_json_field = "fields"

@@ -127,6 +127,19 @@ class Campaign(models.Model):
         )
 
 
+# A campaign as a spreadsheet row, in the admin's export and the API's CSV (which adds the id
+# and the choices around it): (header, .values_list() path).
+CAMPAIGN_COLUMNS = (
+    ("shortcode", "shortcode"),
+    ("keyword", "keyword"),
+    ("kind", "kind"),
+    ("name", "name"),
+    ("reply_text", "reply_text"),
+    ("needs_review", "needs_review"),
+    ("created_at", "created_at"),
+)
+
+
 class PollChoice(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="choices")
     reply = models.CharField(max_length=64, help_text='What the subscriber texts, e.g. "A".')

@@ -16,7 +16,7 @@ from import_export.formats.base_formats import CSV
 
 from campaigns.models import FormSubmission, InfoRequest, PollResponse
 from crm.admin_export import ListExportMixin
-from crm.models import Subscriber
+from crm.models import SUBSCRIBER_COLUMNS, Subscriber
 from crm.phone import InvalidMobile, normalise_mobile
 from crm.subscriber_import import SubscriberResource
 
@@ -38,7 +38,11 @@ class MobileSearchMixin:
             mobile = normalise_mobile(search_term)
         except InvalidMobile:
             return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(**{self.mobile_search_field: mobile}), False
+        return self.search_mobile(queryset, mobile), False
+
+    def search_mobile(self, queryset: QuerySet, mobile: str) -> QuerySet:
+        """The rows of the subscriber with this E.164 number."""
+        return queryset.filter(**{self.mobile_search_field: mobile})
 
 
 def periods(first: date, last: date, kind: str) -> list[date]:
@@ -196,13 +200,7 @@ class SubscriberAdmin(
     fields = ("mobile", "country", "carrier", "fields", *readonly_fields)
     mobile_search_field = "mobile"
     resource_classes = (SubscriberResource,)
-    export_columns = (
-        ("mobile", "mobile"),
-        ("country", "country"),
-        ("carrier", "carrier"),
-        ("first_seen_at", "first_seen_at"),
-        ("last_seen_at", "last_seen_at"),
-    )
+    export_columns = SUBSCRIBER_COLUMNS
     export_json_field = "fields"
 
     form = SubscriberForm

@@ -1,11 +1,11 @@
 """Export for every admin list page: what the current filters and search select.
 
-CSV is streamed through crm.exports (flat memory, however many rows); XLSX is written to a
-temporary file row by row. Both come from one row definition per admin, so custom form
-fields expand into the same columns in both.
+Both formats come from one crm.exports.table() per admin, so custom form fields expand into
+the same columns in both: CSV is streamed (flat memory, however many rows); XLSX is written
+to a temporary file row by row.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from django.contrib import messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -15,24 +15,11 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 
-from crm.exports import csv_response, xlsx_response
+from crm.exports import Column, csv_response, table, xlsx_response
 
-CHUNK_SIZE = 2000
 # XLSX is built whole before the download starts (about 5,000 rows a second): beyond this
 # the request would outlive a worker's timeout, so bigger exports are CSV only.
 XLSX_MAX_ROWS = 100_000
-
-
-def json_keys(queryset: QuerySet, field: str) -> list[str]:
-    """Every key a JSON field holds across the queryset, sorted so columns stay put.
-
-    One streamed pass: memory grows with the number of distinct keys, not rows.
-    """
-    keys: set[str] = set()
-    for value in queryset.values_list(field, flat=True).iterator(chunk_size=CHUNK_SIZE):
-        if isinstance(value, dict):
-            keys.update(value)
-    return sorted(keys)
 
 
 class ListExportMixin:
@@ -43,7 +30,7 @@ class ListExportMixin:
     """
 
     change_list_template = "admin/export_change_list.html"
-    export_columns: tuple[tuple[str, str], ...] = ()
+    export_columns: tuple[Column, ...] = ()
     export_json_field: str | None = None
 
     def get_urls(self):
@@ -65,25 +52,8 @@ class ListExportMixin:
         except IncorrectLookupParameters:
             raise BadRequest("These filters do not apply to this list.") from None
 
-    def export_table(self, queryset: QuerySet) -> tuple[list[str], Iterator[Iterable]]:
-        headers = [header for header, _ in self.export_columns]
-        paths = [value for _, value in self.export_columns]
-        keys: list[str] = []
-        if self.export_json_field:
-            keys = json_keys(queryset, self.export_json_field)
-            paths.append(self.export_json_field)
-            headers += keys
-
-        def rows():
-            values = queryset.values_list(*paths).iterator(chunk_size=CHUNK_SIZE)
-            for row in values:
-                if not keys:
-                    yield row
-                    continue
-                extra = row[-1] if isinstance(row[-1], dict) else {}
-                yield (*row[:-1], *(extra.get(key, "") for key in keys))
-
-        return headers, rows()
+    def export_table(self, queryset: QuerySet) -> tuple[list[str], Iterator[tuple]]:
+        return table(queryset, self.export_columns, self.export_json_field)
 
     def export_filename(self, extension: str) -> str:
         stamp = timezone.now().strftime("%Y%m%d-%H%M")

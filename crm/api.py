@@ -1,14 +1,15 @@
 """Subscribers in the integration API, and the filters that find people by number or country."""
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
-from crm.models import Subscriber
+from crm.models import SUBSCRIBER_COLUMNS, Subscriber
 from crm.phone import InvalidMobile, country_code, normalise_mobile
 from crm.rest import CSVListMixin, csv_list_schema
 
@@ -45,16 +46,20 @@ class PeopleFilterForm(forms.Form):
         return data
 
 
+def in_utc(value: datetime) -> datetime:
+    """A time from a query in UTC, as the database compares it (PostgreSQL refuses offsets
+    beyond 15:59); one that cannot be a UTC time (year 1 at +01:00) is a ValidationError,
+    so a 400 from a filter and a serializer alike."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError("out of range", code="overflow") from None
+
+
 class TimeField(IsoDateTimeField):
     def clean(self, value):
         value = super().clean(value)
-        if value is None:
-            return value
-        # In UTC, as the database compares it (PostgreSQL refuses offsets beyond 15:59).
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            raise forms.ValidationError("out of range", code="overflow") from None
+        return value if value is None else in_utc(value)
 
 
 class TimeFilter(filters.IsoDateTimeFilter):
@@ -136,13 +141,5 @@ class SubscriberViewSet(
     # Most recently changed first: an incremental sync pages with updated_since.
     cursor_ordering = ("-updated_at", "-id")
     csv_filename = "subscribers.csv"
-    csv_columns = [
-        ("id", lambda s: s.id),
-        ("mobile", lambda s: s.mobile),
-        ("country", lambda s: s.country),
-        ("carrier", lambda s: s.carrier),
-        ("first_seen_at", lambda s: s.first_seen_at.isoformat()),
-        ("last_seen_at", lambda s: s.last_seen_at.isoformat()),
-        ("updated_at", lambda s: s.updated_at.isoformat()),
-    ]
-    csv_expand = "fields"
+    csv_columns = (("id", "id"), *SUBSCRIBER_COLUMNS, ("updated_at", "updated_at"))
+    csv_json_field = "fields"

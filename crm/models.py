@@ -95,3 +95,14 @@ class Subscriber(models.Model):
         merged = {**self.fields, **changes}
         self.fields = {name: value for name, value in merged.items() if value not in (None, "")}
         self.save(update_fields=["fields", "updated_at"])
+
+
+# A subscriber as a spreadsheet row, in the admin's export and the API's CSV (which adds the id
+# and updated_at around it), custom fields following: (header, .values_list() path).
+SUBSCRIBER_COLUMNS = (
+    ("mobile", "mobile"),
+    ("country", "country"),
+    ("carrier", "carrier"),
+    ("first_seen_at", "first_seen_at"),
+    ("last_seen_at", "last_seen_at"),
+)

@@ -2,8 +2,8 @@
 and how a list becomes a CSV download. The endpoints themselves live in each app's api.py.
 """
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -14,7 +14,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
-from crm.exports import csv_response
+from crm.exports import Column, csv_response, table
 
 VIEW_PERMISSION = ["%(app_label)s.view_%(model_name)s"]
 
@@ -99,27 +99,21 @@ def csv_list_schema(serializer_class: type) -> dict:
     }
 
 
-Column = tuple[str, Callable[[Any], object]]
-
-
-def field_names(queryset: QuerySet, attr: str) -> list[str]:
-    """Every key of a JSON attribute across the rows, sorted: custom fields become columns."""
-    names: set[str] = set()
-    for custom in queryset.values_list(attr, flat=True).iterator(chunk_size=2000):
-        names.update(custom or {})
-    return sorted(names)
+def iso_times(row: Iterable) -> tuple:
+    """Times in ISO 8601 (2025-06-01T14:00:00+00:00): integrations parse the CSV too."""
+    return tuple(value.isoformat() if isinstance(value, datetime) else value for value in row)
 
 
 class CSVListMixin:
     """`?format=csv` on a list streams every filtered row, in the list's order, as CSV.
 
-    The view declares `csv_columns` (header, row -> value) and, for custom fields, the JSON
-    attribute whose keys become more columns (`csv_expand`). Rows are read in chunks
-    (prefetches included), never all held in memory.
+    The view declares `csv_columns`, (header, .values_list() path) pairs, and for custom
+    fields the JSON field whose keys become more columns (`csv_json_field`). The table is
+    the admin export's, crm.exports.table(): flat tuples read in chunks, never all held.
     """
 
-    csv_columns: list[Column] = []
-    csv_expand = ""
+    csv_columns: Sequence[Column] = ()
+    csv_json_field: str | None = None
     csv_filename = "export.csv"
 
     def get_renderers(self):
@@ -131,18 +125,13 @@ class CSVListMixin:
     def list(self, request, *args, **kwargs):
         if request.accepted_renderer.format != CSVRenderer.format:
             return super().list(request, *args, **kwargs)
-        rows = self.filter_queryset(self.get_queryset()).order_by(*self.cursor_ordering)
-        extra = field_names(rows, self.csv_expand) if self.csv_expand else []
-        header = [name for name, _ in self.csv_columns] + extra
-        return csv_response(self.csv_filename, header, self.csv_rows(rows, extra))
+        queryset = self.filter_queryset(self.get_queryset()).order_by(*self.cursor_ordering)
+        header, rows = self.csv_table(queryset)
+        return csv_response(self.csv_filename, header, rows)
 
-    def csv_rows(self, queryset: QuerySet, extra: Sequence[str]) -> Iterable[Sequence]:
-        for row in queryset.iterator(chunk_size=2000):
-            values = [value(row) for _, value in self.csv_columns]
-            if extra:
-                custom = getattr(row, self.csv_expand) or {}
-                values += [custom.get(name, "") for name in extra]
-            yield values
+    def csv_table(self, queryset: QuerySet) -> tuple[Sequence[str], Iterator[Sequence]]:
+        header, rows = table(queryset, self.csv_columns, self.csv_json_field)
+        return header, map(iso_times, rows)
 
     def handle_exception(self, exc):
         # Errors (a bad filter, a missing token) are told in JSON, even to a CSV request.

@@ -5,32 +5,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from callbacks.models import FORM_ENCODED, Endpoint
+from callbacks.models import Endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def seed_urls() -> list[tuple[str, str]]:
-    """(kind, query string) of every example URL in the platform's document."""
-    lines = (ROOT / "tests/callbacks/fixtures/seed_urls.txt").read_text().splitlines()
-    pairs = [line.split(" ", 1) for line in lines if line and not line.startswith("#")]
-    return [(kind, url.split("?", 1)[1]) for kind, url in pairs]
-
-
-def send(client, endpoint, kind, query="", method="get", data=None):
-    """Call an endpoint's callback URL through Django's test client."""
-    url = endpoint.url_path(kind) + (f"?{query}" if query else "")
-    if method == "post":
-        return client.post(url, urlencode(data or {}), FORM_ENCODED)
-    if method == "multipart":
-        return client.post(url, data or {})
-    return client.get(url)
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.api_helpers import receive, vote
+from tests.helpers import receive, vote
 
 pytestmark = pytest.mark.slow
 

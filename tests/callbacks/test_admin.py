@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from callbacks.models import CallbackEvent, Outcome
 from campaigns.models import Campaign, PollResponse
-from tests.admin_data import numbers, queries, send, vote
+from tests.helpers import numbers, queries, request_callback, request_vote
 
 EVENTS = "/admin/callbacks/callbackevent/"
 
@@ -18,7 +18,7 @@ def test_endpoint_page_shows_its_three_urls(admin_client, endpoint):
 
 
 def test_callback_log_links_each_event_to_the_row_it_produced(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212")
+    request_vote(admin_client, endpoint, "2125551212")
     row = PollResponse.objects.get()
 
     page = admin_client.get(EVENTS).content.decode()
@@ -27,7 +27,7 @@ def test_callback_log_links_each_event_to_the_row_it_produced(admin_client, endp
 
 
 def test_callback_log_filters_by_outcome(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212")
+    request_vote(admin_client, endpoint, "2125551212")
     admin_client.get(endpoint.url_path("poll") + "?mobile=nonsense&key=FB1&reply=A")
 
     page = admin_client.get(EVENTS, {"outcome__exact": "rejected"}).content.decode()
@@ -38,8 +38,8 @@ def test_callback_log_filters_by_outcome(admin_client, endpoint):
 
 
 def test_callback_log_is_found_by_the_subscriber_mobile(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212")
-    vote(admin_client, endpoint, "3055550000")
+    request_vote(admin_client, endpoint, "2125551212")
+    request_vote(admin_client, endpoint, "3055550000")
     mine = PollResponse.objects.get(subscriber__mobile="+12125551212")
 
     page = admin_client.get(EVENTS, {"q": "(212) 555-1212"}).content.decode()
@@ -49,7 +49,7 @@ def test_callback_log_is_found_by_the_subscriber_mobile(admin_client, endpoint):
 
 
 def test_callback_log_is_read_only(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212")
+    request_vote(admin_client, endpoint, "2125551212")
     event = CallbackEvent.objects.get()
 
     assert admin_client.get(EVENTS + "add/").status_code == 403
@@ -60,12 +60,12 @@ def test_callback_log_is_read_only(admin_client, endpoint):
 
 def test_callback_log_queries_do_not_grow_with_page_size(admin_client, endpoint):
     for mobile in numbers(0, 2):
-        vote(admin_client, endpoint, mobile)
-        send(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
+        request_vote(admin_client, endpoint, mobile)
+        request_callback(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
     few, _ = queries(admin_client, EVENTS)
     for mobile in numbers(2, 30):
-        vote(admin_client, endpoint, mobile)
-        send(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
+        request_vote(admin_client, endpoint, mobile)
+        request_callback(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
 
     many, page = queries(admin_client, EVENTS)
 
@@ -74,9 +74,9 @@ def test_callback_log_queries_do_not_grow_with_page_size(admin_client, endpoint)
 
 
 def test_admin_home_shows_callbacks_review_and_problems(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212", key="NEWKEY")
-    vote(admin_client, endpoint, "2125551213", key="NEWKEY")
-    send(admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="hi")
+    request_vote(admin_client, endpoint, "2125551212", key="NEWKEY")
+    request_vote(admin_client, endpoint, "2125551213", key="NEWKEY")
+    request_callback(admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="hi")
     admin_client.get(endpoint.url_path("poll") + "?mobile=nonsense&key=FB1&reply=A")
     old = CallbackEvent.objects.create(
         endpoint=endpoint, kind="form", method="GET", outcome=Outcome.PROCESSED
@@ -99,7 +99,7 @@ def test_admin_home_shows_callbacks_review_and_problems(admin_client, endpoint):
 
 def test_admin_home_queries_stay_few(admin_client, endpoint, django_assert_max_num_queries):
     for mobile in numbers(0, 20):
-        vote(admin_client, endpoint, mobile, key=mobile[-4:])
+        request_vote(admin_client, endpoint, mobile, key=mobile[-4:])
 
     with django_assert_max_num_queries(12):
         admin_client.get("/admin/")

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from callbacks.models import CallbackEvent, Outcome
-from tests.api_helpers import client_for, integration_user, receive, vote
+from tests.helpers import client_for, integration_user, receive, vote
 
 URL = "/api/callbacks/"
 VIEW = "callbacks.view_callbackevent"

@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns.models import Campaign, InfoRequest, Kind
-from tests.conftest import seed_urls, send
+from tests.helpers import seed_urls, send
 
 pytestmark = pytest.mark.django_db
 

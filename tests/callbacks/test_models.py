@@ -4,6 +4,7 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from callbacks.models import FORM_ENCODED, CallbackEvent, Outcome
 from callbacks.parsing import InvalidCallback
 from campaigns.models import Kind
+from tests.helpers import send
 
 pytestmark = pytest.mark.django_db
 
@@ -43,8 +44,6 @@ def test_parsed_turns_too_many_parameters_into_a_reason(endpoint, settings):
 
 
 def test_record_is_the_row_the_callback_produced(client, endpoint):
-    from tests.conftest import send
-
     send(client, endpoint, Kind.POLL, "mobile=2125551212&key=FB1&reply=A")
     stored = CallbackEvent.objects.get()
     assert stored.outcome == Outcome.PROCESSED

@@ -4,7 +4,7 @@ import pytest
 
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse
 from crm.models import Subscriber
-from tests.conftest import seed_urls, send
+from tests.helpers import seed_urls, send
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from callbacks.models import CallbackEvent, Outcome
 from campaigns.models import Campaign, Kind, PollResponse
 from crm.models import Subscriber
-from tests.conftest import seed_urls
+from tests.helpers import seed_urls
 
 pytestmark = pytest.mark.slow
 

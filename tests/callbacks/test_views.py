@@ -6,7 +6,7 @@ from django.core.management import call_command
 from callbacks.models import CallbackEvent, Outcome
 from campaigns.models import Kind, PollResponse
 from crm.models import Subscriber
-from tests.conftest import seed_urls, send
+from tests.helpers import seed_urls, send
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
-from tests.admin_data import numbers, queries, send, vote
+from tests.helpers import numbers, queries, request_callback, request_vote
 
 CAMPAIGNS = "/admin/campaigns/campaign/"
 VOTES = "/admin/campaigns/pollresponse/"
@@ -58,7 +58,7 @@ def test_campaigns_from_unknown_keywords_come_first_and_can_be_marked_reviewed(
     admin_client, endpoint
 ):
     Campaign.objects.create(shortcode="84700", keyword="AAA", kind=Kind.FORM, name="Configured")
-    vote(admin_client, endpoint, "2125551212", key="ZZZ")
+    request_vote(admin_client, endpoint, "2125551212", key="ZZZ")
     unknown = Campaign.objects.get(keyword="ZZZ")
 
     page = admin_client.get(CAMPAIGNS).content.decode()
@@ -73,9 +73,9 @@ def test_campaigns_from_unknown_keywords_come_first_and_can_be_marked_reviewed(
 
 
 def test_poll_campaign_links_to_its_results(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
-    vote(admin_client, endpoint, "2125551213", reply="A", label="Tampa")
-    vote(admin_client, endpoint, "2125551214", reply="B", label="Miami")
+    request_vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
+    request_vote(admin_client, endpoint, "2125551213", reply="A", label="Tampa")
+    request_vote(admin_client, endpoint, "2125551214", reply="B", label="Miami")
     campaign = Campaign.objects.get()
     results = reverse("admin:campaigns_campaign_results", args=[campaign.pk])
 
@@ -95,8 +95,8 @@ def test_info_campaign_has_no_results_link(admin_client, db):
 
 
 def test_votes_are_found_by_mobile_typed_any_way_and_by_text(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
-    vote(admin_client, endpoint, "3055550000", reply="B", label="Miami")
+    request_vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
+    request_vote(admin_client, endpoint, "3055550000", reply="B", label="Miami")
 
     by_number = admin_client.get(VOTES, {"q": "(212) 555-1212"}).content.decode()
     assert "+12125551212" in by_number and "+13055550000" not in by_number
@@ -105,8 +105,12 @@ def test_votes_are_found_by_mobile_typed_any_way_and_by_text(admin_client, endpo
 
 
 def test_info_requests_are_found_by_message_text(admin_client, endpoint):
-    send(admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="When open?")
-    send(admin_client, endpoint, "info", lead="HOURS", mobile="3055550000", msg="Parking?")
+    request_callback(
+        admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="When open?"
+    )
+    request_callback(
+        admin_client, endpoint, "info", lead="HOURS", mobile="3055550000", msg="Parking?"
+    )
 
     page = admin_client.get("/admin/campaigns/inforequest/", {"q": "parking"}).content.decode()
 
@@ -114,8 +118,8 @@ def test_info_requests_are_found_by_message_text(admin_client, endpoint):
 
 
 def test_votes_filter_by_carrier_and_subscriber(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212", carrier="VERIZONUS")
-    vote(admin_client, endpoint, "3055550000", carrier="TMOBILE")
+    request_vote(admin_client, endpoint, "2125551212", carrier="VERIZONUS")
+    request_vote(admin_client, endpoint, "3055550000", carrier="TMOBILE")
     tmobile = PollResponse.objects.get(subscriber__carrier="TMOBILE").subscriber
 
     by_carrier = admin_client.get(VOTES, {"subscriber__carrier": "TMOBILE"}).content.decode()
@@ -127,15 +131,19 @@ def test_votes_filter_by_carrier_and_subscriber(admin_client, endpoint):
 
 def test_response_lists_queries_do_not_grow_with_page_size(admin_client, endpoint):
     for n, mobile in enumerate(numbers(0, 2)):
-        vote(admin_client, endpoint, mobile, reply="AB"[n % 2])
-        send(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
-        send(admin_client, endpoint, "form", shortcode="1", key="J", mobile=mobile, Name="X")
+        request_vote(admin_client, endpoint, mobile, reply="AB"[n % 2])
+        request_callback(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
+        request_callback(
+            admin_client, endpoint, "form", shortcode="1", key="J", mobile=mobile, Name="X"
+        )
     urls = [VOTES, "/admin/campaigns/inforequest/", "/admin/campaigns/formsubmission/"]
     few = [queries(admin_client, url)[0] for url in urls]
     for n, mobile in enumerate(numbers(2, 25)):
-        vote(admin_client, endpoint, mobile, reply="ABC"[n % 3])
-        send(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
-        send(admin_client, endpoint, "form", shortcode="1", key="J", mobile=mobile, Name="X")
+        request_vote(admin_client, endpoint, mobile, reply="ABC"[n % 3])
+        request_callback(admin_client, endpoint, "info", lead="HOURS", mobile=mobile, msg="hi")
+        request_callback(
+            admin_client, endpoint, "form", shortcode="1", key="J", mobile=mobile, Name="X"
+        )
 
     many = [queries(admin_client, url)[0] for url in urls]
 
@@ -145,7 +153,7 @@ def test_response_lists_queries_do_not_grow_with_page_size(admin_client, endpoin
 
 
 def test_responses_are_read_only_records(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212")
+    request_vote(admin_client, endpoint, "2125551212")
     row = PollResponse.objects.get()
 
     assert admin_client.get(VOTES + "add/").status_code == 403
@@ -157,7 +165,7 @@ def test_responses_are_read_only_records(admin_client, endpoint):
 
 
 def test_only_superusers_delete_responses(client, admin_client, endpoint, django_user_model):
-    vote(admin_client, endpoint, "2125551212")
+    request_vote(admin_client, endpoint, "2125551212")
     row = PollResponse.objects.get()
     staff = django_user_model.objects.create_user("marketer", password="x", is_staff=True)
     staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="campaigns"))
@@ -170,8 +178,8 @@ def test_only_superusers_delete_responses(client, admin_client, endpoint, django
 
 
 def test_votes_export_follows_the_filters(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa", carrier="VZ")
-    vote(admin_client, endpoint, "3055550000", reply="B", label="Miami", carrier="TM")
+    request_vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa", carrier="VZ")
+    request_vote(admin_client, endpoint, "3055550000", reply="B", label="Miami", carrier="TM")
 
     response = admin_client.get(VOTES + "export.csv", {"reply": "B"})
 
@@ -193,8 +201,12 @@ def test_votes_export_follows_the_filters(admin_client, endpoint):
 
 
 def test_form_submissions_export_expands_custom_fields(admin_client, endpoint):
-    send(admin_client, endpoint, "form", shortcode="1", key="J", mobile="2125551212", Name="Bill")
-    send(admin_client, endpoint, "form", shortcode="1", key="J", mobile="3055550000", Zip="33101")
+    request_callback(
+        admin_client, endpoint, "form", shortcode="1", key="J", mobile="2125551212", Name="Bill"
+    )
+    request_callback(
+        admin_client, endpoint, "form", shortcode="1", key="J", mobile="3055550000", Zip="33101"
+    )
 
     response = admin_client.get("/admin/campaigns/formsubmission/export.csv")
 
@@ -205,9 +217,9 @@ def test_form_submissions_export_expands_custom_fields(admin_client, endpoint):
 
 
 def test_choice_created_from_a_callback_is_flagged(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212", reply="Q", label="Quincy")
+    request_vote(admin_client, endpoint, "2125551212", reply="Q", label="Quincy")
 
-    vote(admin_client, endpoint, "3055550000", reply="A", label="Tampa")
+    request_vote(admin_client, endpoint, "3055550000", reply="A", label="Tampa")
     PollChoice.objects.filter(reply="A").update(from_callback=False)
 
     unmatched = admin_client.get(VOTES, {"matched": "no"}).content.decode()
@@ -219,9 +231,9 @@ def test_choice_created_from_a_callback_is_flagged(admin_client, endpoint):
 
 
 def test_votes_filter_by_the_chosen_campaign_choices(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
-    vote(admin_client, endpoint, "3055550000", reply="B", label="Miami")
-    vote(admin_client, endpoint, "4155550100", key="OTHER", reply="C", label="Boston")
+    request_vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
+    request_vote(admin_client, endpoint, "3055550000", reply="B", label="Miami")
+    request_vote(admin_client, endpoint, "4155550100", key="OTHER", reply="C", label="Boston")
     fb1 = Campaign.objects.get(keyword="FB1")
     miami = PollChoice.objects.get(label="Miami")
 
@@ -248,7 +260,7 @@ def test_campaign_list_queries_do_not_grow_with_page_size(admin_client, db):
 
 
 def test_export_needs_view_permission(client, django_user_model, endpoint):
-    vote(client, endpoint, "2125551212")
+    request_vote(client, endpoint, "2125551212")
     staff = django_user_model.objects.create_user("nobody", password="x", is_staff=True)
     client.force_login(staff)
 
@@ -264,7 +276,7 @@ def test_export_rejects_filters_the_list_does_not_have(admin_client, db):
 
 @pytest.mark.parametrize("value", ["²", "99999999999999999999999", "-1", "x"])
 def test_votes_list_ignores_ids_that_cannot_be_ids(admin_client, endpoint, value):
-    vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
+    request_vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
     for url in (VOTES, VOTES + "export.csv"):
         response = admin_client.get(url, {"campaign__id__exact": value, "choice": value})
         assert response.status_code in (200, 302), url

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign, Kind, PollChoice
-from tests.api_helpers import client_for, integration_user, receive, vote
+from tests.helpers import client_for, integration_user, receive, vote
 
 pytestmark = pytest.mark.django_db
 
@@ -320,6 +320,16 @@ def test_results_reject_a_bad_range_or_counting():
     assert "counting" in client.get(url, {"counting": "most"}).json()
     now = timezone.now().isoformat()
     assert client.get(url, {"since": now, "until": now}).status_code == 400
+
+
+def test_results_reject_a_time_that_cannot_be_utc():
+    campaign = vote("2125551212", "A").campaign
+    client = reader("campaigns.view_campaign", "campaigns.view_pollresponse")
+    response = client.get(
+        f"/api/campaigns/{campaign.id}/results/", {"since": "0001-01-01T00:00:00+01:00"}
+    )
+    assert response.status_code == 400
+    assert "since" in response.json()
 
 
 # CSV

@@ -11,9 +11,7 @@ from django.urls import reverse
 
 from campaigns.models import Campaign, Kind, PollChoice
 from campaigns.results import Counting, votes_over_time
-from tests.api_helpers import receive
-
-# Until campaigns/admin.py registers the page, a small urlconf adds it to the admin's URLs.
+from tests.helpers import receive
 
 DAY1 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from campaigns.models import PollResponse
 from crm.admin import BigTablePaginator, distinct_values, estimated_rows, periods
 from crm.models import Subscriber
-from tests.admin_data import numbers, queries, send, vote
+from tests.helpers import numbers, queries, request_callback, request_vote
 
 CHANGELIST = "/admin/crm/subscriber/"
 
@@ -47,9 +47,11 @@ def test_subscriber_list_queries_do_not_grow_with_page_size(admin_client, db):
 
 
 def test_subscriber_page_shows_profile_and_timeline_newest_first(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
-    send(admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="When open?")
-    send(
+    request_vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
+    request_callback(
+        admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="When open?"
+    )
+    request_callback(
         admin_client,
         endpoint,
         "form",
@@ -71,7 +73,7 @@ def test_subscriber_page_shows_profile_and_timeline_newest_first(admin_client, e
 
 
 def test_subscriber_timeline_is_bounded_and_its_queries_do_not_grow(admin_client, endpoint):
-    vote(admin_client, endpoint, "2125551212")
+    request_vote(admin_client, endpoint, "2125551212")
     subscriber = Subscriber.objects.get()
     url = reverse("admin:crm_subscriber_change", args=[subscriber.pk])
     few, _ = queries(admin_client, url)

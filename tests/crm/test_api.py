@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from crm.models import Subscriber
 from crm.rest import TimeCursorPagination
-from tests.api_helpers import client_for, integration_user, receive, vote
+from tests.helpers import client_for, integration_user, receive, vote
 
 URL = "/api/subscribers/"
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from tests.api_helpers import client_for, integration_user
+from tests.helpers import client_for, integration_user
 
 pytestmark = pytest.mark.django_db
 
