@@ -15,7 +15,6 @@ while sampling the worker's resident memory from /proc.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -41,6 +40,7 @@ from django.urls import NoReverseMatch, reverse  # noqa: E402
 
 from campaigns.models import Campaign, Kind, PollResponse  # noqa: E402
 from crm.models import Subscriber  # noqa: E402
+from tests.server import gunicorn  # noqa: E402
 
 RESULTS = "admin:campaigns_campaign_results"
 
@@ -201,32 +201,10 @@ def rss_mb(pid: int) -> float:
 
 def bench_export(client: Client, export_url: str) -> str:
     """Download the CSV from a one-worker gunicorn, sampling the worker's memory."""
-    port = 8765
     env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "crm.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ]
-        + ["--timeout", "600"],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}{export_url}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with gunicorn(env, "--workers", "1", "--timeout", "600") as (server, base_url):
+        url = f"{base_url}{export_url}"
+        urllib.request.urlopen(f"{base_url}/admin/login/", timeout=30)  # the worker is up
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         worker = int(children[0])
         idle, peak, done = rss_mb(worker), [0.0], threading.Event()
@@ -248,13 +226,10 @@ def bench_export(client: Client, export_url: str) -> str:
         elapsed = time.perf_counter() - started
         done.set()
         return (
-            f"CSV export `{url.split(str(port))[1]}`: {lines - 1} rows, {size / 1e6:.0f} MB "
+            f"CSV export `{export_url}`: {lines - 1} rows, {size / 1e6:.0f} MB "
             f"in {elapsed:.1f} s; gunicorn worker RSS {idle:.0f} MB idle, "
             f"{peak[0]:.0f} MB peak"
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def main():

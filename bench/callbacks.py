@@ -12,7 +12,6 @@ Writes a Markdown table to stdout.
 import argparse
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.server import gunicorn  # noqa: E402
 
 
 def setup_database(env: dict) -> str:
@@ -46,38 +47,6 @@ def setup_database(env: dict) -> str:
         capture_output=True,
     )
     return out.stdout.decode().split()[-1]
-
-
-def start_server(env: dict, workers: int) -> tuple[subprocess.Popen, int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "crm.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--limit-request-line",
-            "8190",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("gunicorn did not start")
 
 
 def get(port: int, path: str) -> tuple[int, float]:
@@ -132,7 +101,6 @@ def main():
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3",
     }
     token = setup_database(env)
-    proc, port = start_server(env, args.workers)
     n = args.requests
     base = f"/callbacks/{token}"
 
@@ -203,12 +171,10 @@ def main():
         ),
         ("rejected: invalid number", (f"{base}/poll/?mobile=12&key=FB1&reply=A" for _ in range(n))),
     ]
-    try:
+    with gunicorn(env, "--workers", str(args.workers)) as (_process, base_url):
+        port = int(base_url.rsplit(":", 1)[1])
         run(port, [f"{base}/poll/?mobile=2125551212&key=FB1&reply=A"] * 50, 4)  # warm up
         results = [(name, run(port, paths, args.concurrency)) for name, paths in scenarios]
-    finally:
-        proc.terminate()
-        proc.wait()
 
     vendor = "PostgreSQL" if env["DATABASE_URL"].startswith("postgres") else "SQLite"
     print(

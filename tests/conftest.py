@@ -1,9 +1,4 @@
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -12,8 +7,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from callbacks.models import Endpoint
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.server import gunicorn
 
 
 @pytest.fixture(autouse=True)
@@ -38,18 +32,11 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server_process(django_db_setup, django_db_blocker):
     """The product under gunicorn in its own process, on the test database, once a session."""
     with django_db_blocker.unblock():
         url = database_url()
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -59,47 +46,43 @@ def server_process(django_db_setup, django_db_blocker):
         # its own test, in process).
         "API_RATE_LIMIT": "1000000/min",
     }
-    # A file, not a pipe: nobody reads a pipe while tests run, and once its 64 KiB are full
-    # of request logs every worker blocks writing to it.
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "crm.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--limit-request-line",
-            "8190",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.seek(0)
-                raise RuntimeError(f"no server: {log.read().decode()}") from None
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with gunicorn(env, "--workers", "2", "--threads", "4") as (_process, base_url):
+        yield base_url
 
 
 @pytest.fixture
 def server(server_process, transactional_db) -> str:
     """The base URL of the running server; what the test writes is committed, so it sees it."""
     return server_process
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def chromium():
+    """Debian's chromium driven by Playwright, which may not download a browser of its own.
+
+    Make database rows before asking for it: the ORM may not run in Playwright's thread.
+    """
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing and REQUIRE_BROWSER=1")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            # No background traffic: the machine reaches nothing outside, by design.
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()

@@ -16,7 +16,6 @@ import pytest
 
 from callbacks.models import Endpoint
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct-horse-battery"  # noqa: S105 - a test login
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -34,32 +33,11 @@ def sumotext(server, django_user_model) -> Endpoint:
 
 
 @pytest.fixture
-def browser_page():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing and REQUIRE_BROWSER=1")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 800}, accept_downloads=True
-        )
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
+def browser_page(chromium):
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return page
 
 
 def screenshot(page, name: str) -> None:
