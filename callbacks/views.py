@@ -1,3 +1,6 @@
+import logging
+import time
+
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import get_str_from_wsgi
 from django.db import transaction
@@ -10,6 +13,7 @@ from callbacks.models import CallbackEvent, Endpoint, Outcome
 from campaigns.models import Kind
 
 TEXT = "text/plain; charset=utf-8"
+logger = logging.getLogger("callbacks")
 
 
 def raw_event(request, endpoint: Endpoint, kind: str) -> tuple[CallbackEvent, str]:
@@ -30,10 +34,23 @@ def raw_event(request, endpoint: Endpoint, kind: str) -> tuple[CallbackEvent, st
     return event, ""
 
 
+def log_outcome(event: CallbackEvent, row, started: float) -> None:
+    """One line per callback for operators: no token, no number, no message text."""
+    facts = {
+        "endpoint": event.endpoint.name,
+        "kind": event.kind,
+        "campaign": row.campaign_id if row else None,
+        "outcome": event.outcome,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    logger.info("callback " + " ".join(f"{k}=%({k})s" for k in facts), facts, extra=facts)
+
+
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
 def receive(request, token: str, kind: str):
+    started = time.perf_counter()
     try:
         endpoint = Endpoint.objects.get(token=token, enabled=True)
     except Endpoint.DoesNotExist:
@@ -42,6 +59,7 @@ def receive(request, token: str, kind: str):
     event, unreadable = raw_event(request, endpoint, kind)
     with transaction.atomic():
         row = event.reject(unreadable) if unreadable else event.handle()
+    log_outcome(event, row, started)
 
     if event.outcome == Outcome.REJECTED:
         return HttpResponseBadRequest(event.reason, content_type=TEXT)

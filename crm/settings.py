@@ -69,6 +69,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Load balancers' probes: answered before host checks, HTTPS redirects and sessions.
+    "crm.health.HealthCheckMiddleware",
+    "crm.proxy.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -122,6 +125,19 @@ DATABASES = {
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def cache_config(url: str) -> dict:
+    """Local memory for one process, or Redis (redis://host:6379/0) shared by every node."""
+    if not url or url.startswith("locmem://"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    raise ImproperlyConfigured(f"CACHE_URL must be redis://host:port/db or locmem://, not {url!r}")
+
+
+# Throttles and cached lookups; several app nodes need one Redis so they count together.
+CACHES = {"default": cache_config(os.environ.get("CACHE_URL", "").strip())}
 # Covering indexes (INCLUDE) serve poll results on PostgreSQL; SQLite simply indexes the keys.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
@@ -155,7 +171,13 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Numbers that arrive without a country are read as numbers of this country.
 DEFAULT_COUNTRY = os.environ.get("DEFAULT_COUNTRY", "US").strip().upper()
 
+# How many reverse proxies (nginx, a load balancer) stand in front of gunicorn. Only then
+# are X-Forwarded-For (the client's address) and X-Forwarded-Proto believed: without a
+# proxy, those headers are whatever the client made up.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
 # Security: production defaults, relaxed only for local runs over plain HTTP.
+# Read only when it came from a trusted proxy: crm.proxy drops it otherwise.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=not LOCAL)
 SESSION_COOKIE_SECURE = not LOCAL
@@ -166,11 +188,28 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=not LOCAL)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# "text" for people, "json" (one object a line) for log collectors.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_tokens": {"()": "crm.logs.RedactCallbackTokens"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "crm.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # Django's own handlers would print request paths, callback tokens included, unfiltered.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }
 
 REST_FRAMEWORK = {
@@ -184,6 +223,8 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "crm.rest.TimeCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # REMOTE_ADDR is already the client's (TrustedProxyMiddleware): never X-Forwarded-For.
+    "NUM_PROXIES": 0,
 }
 # Requests per integration user (so per token), e.g. "1000/min", "20/s", "50000/day".
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1000/min").strip()
