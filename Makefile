@@ -9,9 +9,6 @@ ENV_FILE ?= .env
 RUN_LOG ?= run.log
 export DJANGO_ENV_FILE := $(abspath $(ENV_FILE))
 
-# Tests run on local settings: plain HTTP, a development key.
-export DJANGO_LOCAL ?= 1
-
 .PHONY: run test test-fast lint check bench clean
 
 # What running needs; the test tools come only with `make test`.
