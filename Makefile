@@ -9,7 +9,7 @@ ENV_FILE ?= .env
 RUN_LOG ?= run.log
 export DJANGO_ENV_FILE := $(abspath $(ENV_FILE))
 
-.PHONY: run test test-fast lint check bench clean
+.PHONY: run demo test test-fast lint check bench clean
 
 # What running needs; the test tools come only with `make test`.
 $(VENV)/.runtime: pyproject.toml
@@ -43,6 +43,26 @@ run: $(VENV)/.runtime $(ENV_FILE)
 	@$(VENV)/bin/gunicorn -c gunicorn.conf.py crm.wsgi --bind $(HOST):$(PORT) >> $(RUN_LOG) 2>&1 \
 	  || { echo "The server stopped; the end of $(RUN_LOG):"; tail -5 $(RUN_LOG); exit 1; }
 
+# A fresh SQLite database (demo.sqlite3) with sample campaigns and two weeks of history, the
+# server, and a few hundred callbacks through its real callback URLs; then it keeps serving.
+DEMO_DB ?= demo.sqlite3
+DEMO_LOG ?= demo.log
+DEMO_CALLBACKS ?= 300
+demo: $(VENV)/.runtime $(ENV_FILE)
+	@rm -f $(DEMO_DB) $(DEMO_DB)-*
+	@export DATABASE_URL="sqlite:///$(abspath $(DEMO_DB))"; \
+	echo "Preparing the demo database ($(DEMO_DB)): sample campaigns, two weeks of callbacks..."; \
+	$(PY) manage.py migrate --noinput > $(DEMO_LOG) 2>&1 || { tail -20 $(DEMO_LOG); exit 1; }; \
+	urls=$$($(PY) manage.py seed_demo --base-url http://127.0.0.1:$(PORT)) || exit 1; \
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py crm.wsgi --bind $(HOST):$(PORT) >> $(DEMO_LOG) 2>&1 & \
+	server=$$!; trap 'kill $$server 2>/dev/null' EXIT; \
+	$(PY) manage.py simulate_campaign $$urls --count $(DEMO_CALLBACKS) --rate 60 --wait 30 \
+	  || exit 1; \
+	echo "Sumotext CRM demo: http://localhost:$(PORT)/admin/"; \
+	$(PY) manage.py ensure_admin; \
+	echo "Server output goes to $(DEMO_LOG); Ctrl-C stops the server."; \
+	wait $$server
+
 # The whole suite: unit, real-server and browser tests. DATABASE_URL picks the database.
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest
@@ -61,4 +81,5 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache test-db.sqlite3* $(RUN_LOG)
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache test-db.sqlite3* $(RUN_LOG) \
+	  demo.sqlite3* $(DEMO_LOG)

@@ -150,6 +150,21 @@ class Traffic:
         return {f"+1{digits}" for digits in self.seen}
 
 
+def wait_until_up(url: str, seconds: float) -> bool:
+    """Whether the instance serving `url` answers its /healthz within `seconds`."""
+    parts = urlsplit(url)
+    health = f"{parts.scheme}://{parts.netloc}/healthz"
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(health, timeout=2):  # noqa: S310 (http(s) only)
+                return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+
+
 @dataclass
 class Result:
     sent: int = 0

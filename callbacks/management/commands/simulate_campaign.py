@@ -4,7 +4,15 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from callbacks.simulator import Campaigns, Traffic, is_loopback, kind_of, parse_choices, run
+from callbacks.simulator import (
+    Campaigns,
+    Traffic,
+    is_loopback,
+    kind_of,
+    parse_choices,
+    run,
+    wait_until_up,
+)
 
 
 class Command(BaseCommand):
@@ -31,6 +39,9 @@ class Command(BaseCommand):
             help="poll replies as reply:label:weight, comma-separated",
         )
         parser.add_argument("--seed", type=int, help="repeat the same traffic")
+        parser.add_argument(
+            "--wait", type=float, default=0, help="seconds to wait for the server to come up"
+        )
         parser.add_argument("--report", help="also write the summary as JSON to this file")
 
     def handle(self, *args, urls, count, duration, rate, concurrency, allow_remote, **options):
@@ -48,6 +59,9 @@ class Command(BaseCommand):
             count = 100
         if rate <= 0 or (count is not None and count < 1) or concurrency < 1:
             raise CommandError("--rate, --count and --concurrency must be positive")
+
+        if options["wait"] and not all(wait_until_up(url, options["wait"]) for url in urls):
+            raise CommandError(f"no answer from {urls[0]} within {options['wait']} s")
 
         campaigns = Campaigns(
             options["shortcode"],
