@@ -26,11 +26,14 @@ def number(name: str, default: int) -> int:
 
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Threads let a worker answer other callbacks while one waits for the database or a row lock.
+# Two processes per core for the CPU; four threads each to overlap the database waits
+# (commit, subscriber row lock) that make up most of a callback's 45-70 ms
+# (docs/benchmarks-callbacks.md). Behind nginx no thread ever waits on a slow client.
 workers = number("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = number("GUNICORN_THREADS", 4)
-# A callback takes milliseconds; a request still running after 30 s is stuck, not slow.
+# With threads, the timeout watches each worker process (a hung one is replaced), not each
+# request: a streamed CSV export of a million rows may take minutes and is not cut off.
 timeout = number("GUNICORN_TIMEOUT", 30)
 graceful_timeout = number("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # nginx keeps connections to gunicorn open (upstream keepalive); a few seconds is plenty.
@@ -40,7 +43,7 @@ keepalive = number("GUNICORN_KEEPALIVE", 5)
 # most gunicorn allows) holds an 8-part concatenated SMS at its widest: 8 x 153 = 1224 GSM-7
 # characters, each percent-encoded as 2 UTF-8 bytes (é -> %C3%A9: 6 characters) = 7344, or
 # 8 x 67 = 536 UCS-2 characters as 3 UTF-8 bytes (%E4%B8%AD: 9) = 4824, plus the path and
-# the other parameters. tests/test_deploy.py sends that request.
+# the other parameters. tests/deploy/test_gunicorn_conf.py sends that request.
 limit_request_line = 8190
 
 # Django decides from TRUSTED_PROXY_COUNT whether X-Forwarded-Proto may be believed;
