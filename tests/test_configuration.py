@@ -3,6 +3,10 @@
 import ast
 import re
 
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from crm.settings import cache_config
 from tests.server import ROOT
 
 # Every module that reads the environment for the product's configuration.
@@ -57,3 +61,19 @@ def test_every_variable_read_is_in_the_readme_and_every_one_listed_is_read():
     assert len(read) > 20
     assert read - documented() == set(), "read but not in the README's table"
     assert documented() - read == set(), "in the README's table but read nowhere"
+
+
+@pytest.mark.parametrize(
+    "url,backend",
+    [
+        ("", "django.core.cache.backends.locmem.LocMemCache"),
+        ("redis://127.0.0.1:6379/5", "django.core.cache.backends.redis.RedisCache"),
+    ],
+)
+def test_cache_url_picks_the_cache_every_node_shares(url, backend):
+    assert cache_config(url)["BACKEND"] == backend
+
+
+def test_a_cache_url_of_another_kind_is_an_error_not_a_guess():
+    with pytest.raises(ImproperlyConfigured, match="CACHE_URL must be"):
+        cache_config("memcached://127.0.0.1:11211")
