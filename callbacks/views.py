@@ -35,9 +35,8 @@ def raw_event(request, endpoint: Endpoint, kind: str) -> tuple[CallbackEvent, st
 @never_cache
 @require_http_methods(["GET", "POST"])
 def receive(request, token: str, kind: str):
-    try:
-        endpoint = Endpoint.objects.get(token=token, enabled=True)
-    except Endpoint.DoesNotExist:
+    endpoint = Endpoint.objects.for_token(token)
+    if endpoint is None:
         return HttpResponseNotFound("Not found", content_type=TEXT)
 
     event, unreadable = raw_event(request, endpoint, kind)

@@ -213,7 +213,15 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # No callback token in any log line (Django logs the path of every 4xx and 5xx answer).
+    "filters": {"redact_tokens": {"()": "lib.logs.RedactCallbackTokens"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
+    },
+    "loggers": {
+        # Filtered where the record is made, so no handler (Django's own included) sees it.
+        "django.request": {"filters": ["redact_tokens"], "propagate": True},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
 
