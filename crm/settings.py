@@ -8,6 +8,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from subscribers.phone import country_code
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -195,8 +197,20 @@ AXES_CLIENT_IP_CALLABLE = "lib.client.client_address"
 AXES_HTTP_RESPONSE_CODE = 429
 # --- end ---
 
+
+def env_country(name: str, default: str) -> str:
+    """An ISO alpha-2 code from "US", "USA" or a name, read as callbacks read countries."""
+    value = os.environ.get(name, "").strip() or default
+    code = country_code(value)
+    if not code:
+        raise ImproperlyConfigured(
+            f"{name} must be a country (US, USA or United States), not {value[:40]!r}"
+        )
+    return code
+
+
 # Numbers that arrive without a country are read as numbers of this country.
-DEFAULT_COUNTRY = os.environ.get("DEFAULT_COUNTRY", "US").strip().upper()
+DEFAULT_COUNTRY = env_country("DEFAULT_COUNTRY", "US")
 
 # Security: production defaults, relaxed only for local runs over plain HTTP.
 # X-Forwarded-Proto is believed only from a proxy we were told about (TRUSTED_PROXY_COUNT).

@@ -80,3 +80,37 @@ def test_the_cache_is_local_memory_unless_cache_url_names_redis():
     result = check(DJANGO_LOCAL="1", CACHE_URL="memcached://127.0.0.1:11211")
     assert result.returncode != 0
     assert "CACHE_URL must be a redis:// URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "value,expected", [("US", "US"), ("usa", "US"), ("United Kingdom", "GB"), (" de ", "DE")]
+)
+def test_default_country_is_stored_as_its_alpha_2_code(value, expected):
+    assert setting("DEFAULT_COUNTRY", DEFAULT_COUNTRY=value) == expected
+
+
+@pytest.mark.parametrize("value", ["Narnia", "XX", "U"])
+def test_a_default_country_that_is_no_country_stops_startup(value):
+    result = check(DJANGO_LOCAL="1", DEFAULT_COUNTRY=value)
+    assert result.returncode != 0
+    assert "DEFAULT_COUNTRY must be a country" in result.stderr
+
+
+def test_numbers_without_a_country_are_read_in_a_default_country_given_as_usa():
+    code = (
+        "import django; django.setup(); from subscribers.phone import normalise_mobile; "
+        "print(normalise_mobile('2125551212'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "crm.settings",
+            "DJANGO_LOCAL": "1",
+            "DEFAULT_COUNTRY": "USA",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.strip() == "+12125551212", result.stderr
