@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 from callbacks.models import CallbackEvent, Endpoint, Outcome
 from callbacks.processing import process, reject
 from campaigns.models import Kind
+from lib.client import client_address
 
 TEXT = "text/plain; charset=utf-8"
 
@@ -21,7 +22,7 @@ def raw_event(request, endpoint: Endpoint, kind: str) -> tuple[CallbackEvent, st
         # As Django reads it for request.GET, so a reprocessed event parses the same way.
         query_string=get_str_from_wsgi(request.META, "QUERY_STRING", "").replace("\x00", "\ufffd"),
         content_type=request.META.get("CONTENT_TYPE", "")[:200],
-        remote_addr=request.META.get("REMOTE_ADDR") or None,
+        remote_addr=client_address(request),
     )
     try:
         event.body = request.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
@@ -34,9 +35,8 @@ def raw_event(request, endpoint: Endpoint, kind: str) -> tuple[CallbackEvent, st
 @never_cache
 @require_http_methods(["GET", "POST"])
 def receive(request, token: str, kind: str):
-    try:
-        endpoint = Endpoint.objects.get(token=token, enabled=True)
-    except Endpoint.DoesNotExist:
+    endpoint = Endpoint.objects.for_token(token)
+    if endpoint is None:
         return HttpResponseNotFound("Not found", content_type=TEXT)
 
     event, unreadable = raw_event(request, endpoint, kind)
