@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -66,6 +67,12 @@ class Campaign(models.Model):
     needs_review = models.BooleanField(
         default=False, help_text="Created automatically from a keyword nobody set up yet."
     )
+    duplicate_window = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds within which an identical callback counts as the sender's retry "
+        "and is not counted again; blank: the CALLBACK_DUPLICATE_WINDOW setting; 0: never.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = CampaignManager()
@@ -90,6 +97,11 @@ class Campaign(models.Model):
         self.keyword = clean_keyword(self.keyword)
         self.shortcode = self.shortcode.strip()
         super().save(*args, **kwargs)
+
+    def effective_duplicate_window(self) -> int:
+        if self.duplicate_window is not None:
+            return self.duplicate_window
+        return settings.CALLBACK_DUPLICATE_WINDOW
 
     def choice_for(self, reply: str, label: str) -> "PollChoice":
         """The configured choice for a reply code, created from the callback's label if new.
