@@ -58,6 +58,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "kind",
             "name",
             "reply_text",
+            "duplicate_window",
             "needs_review",
             "created_at",
             "choices",
