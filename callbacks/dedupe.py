@@ -12,11 +12,17 @@ back with its transaction leaves nothing behind.
 
 import hashlib
 import json
+import logging
+import threading
+import time
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, connections
+from django.utils import timezone
 
 from callbacks.models import CallbackEvent, CallbackFingerprint
+
+logger = logging.getLogger(__name__)
 
 
 class DuplicateCallback(Exception):
@@ -65,3 +71,36 @@ def claim_first(event: CallbackEvent, params: list[tuple[str, str]], window: int
         CallbackFingerprint.objects.filter(fingerprint=key).values_list("event_id", flat=True)
     ).get()
     raise DuplicateCallback(first_id)
+
+
+def forget_expired() -> int:
+    """Delete the claims no retry can match any more; they only take space."""
+    now = timezone.now()
+    return CallbackFingerprint.objects.filter(expires_at__lte=now).delete()[0]
+
+
+# Each process forgets expired claims at most every FORGET_EVERY seconds, in a background
+# thread started by a callback that reached the database (callbacks/views.py).
+FORGET_EVERY = 600.0
+_lock = threading.Lock()
+_next_forget = time.monotonic() + FORGET_EVERY
+
+
+def forget_expired_soon() -> None:
+    global _next_forget
+    if time.monotonic() < _next_forget:
+        return
+    with _lock:
+        if time.monotonic() < _next_forget:
+            return
+        _next_forget = time.monotonic() + FORGET_EVERY
+    threading.Thread(target=_forget_in_thread, name="forget-fingerprints", daemon=True).start()
+
+
+def _forget_in_thread() -> None:
+    try:
+        forget_expired()
+    except Exception:
+        logger.exception("could not delete expired callback fingerprints")
+    finally:
+        connections.close_all()

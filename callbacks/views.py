@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from callbacks import spool
+from callbacks import dedupe, spool
 from callbacks.models import CallbackEvent, Endpoint, Outcome, charset_of
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
@@ -103,6 +103,7 @@ def receive(request, token: str, kind: str):
     except DatabaseError:
         return spooled(event, token, unreadable)
     spool.drain_soon()
+    dedupe.forget_expired_soon()
 
     if event.outcome == Outcome.REJECTED:
         return HttpResponseBadRequest(event.reason, content_type=TEXT)

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from callbacks import dedupe
 from callbacks.models import CallbackEvent, CallbackFingerprint, Outcome
 from campaigns.models import Campaign, InfoRequest, Kind, PollResponse
 from subscribers.models import Subscriber
@@ -167,3 +168,13 @@ def test_concurrent_identical_callbacks_are_counted_once(endpoint):
     assert set(CallbackEvent.objects.values_list("duplicate_of", flat=True)) == {None, first.pk}
     assert PollResponse.objects.get().callback == first
     assert Subscriber.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_expired_claims_are_forgotten_and_live_ones_kept(endpoint, settings):
+    settings.CALLBACK_DUPLICATE_WINDOW = 600
+    vote("+12125551212", "A", at=timezone.now() - timedelta(seconds=601))
+    vote("+12125551213", "A")
+
+    assert dedupe.forget_expired() == 1
+    assert CallbackFingerprint.objects.get().event.query_string.startswith("mobile=%2B12125551213")
