@@ -134,6 +134,9 @@ def spooled(event: CallbackEvent, token: str, unreadable: str) -> HttpResponse:
         callback = parse(event.kind, read_params(event))
     except InvalidCallback as e:
         return HttpResponseBadRequest(str(e), content_type=TEXT)
+    except Exception:
+        # Our own error: the drain stores it as failed, as process() would have; it is kept.
+        return HttpResponse("" if event.kind == Kind.INFO else "OK", content_type=TEXT)
     if event.kind == Kind.INFO:
         return HttpResponse(last_replies.get(reply_key(callback.keyword), ""), content_type=TEXT)
     return HttpResponse("OK", content_type=TEXT)
