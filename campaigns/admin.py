@@ -96,7 +96,15 @@ class PollChoiceInline(admin.TabularInline):
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
-        fields = ("name", "shortcode", "keyword", "kind", "reply_text", "needs_review")
+        fields = (
+            "name",
+            "shortcode",
+            "keyword",
+            "kind",
+            "reply_text",
+            "duplicate_window",
+            "needs_review",
+        )
         widgets = {
             # reply_counter.js shows the length and SMS segments under this box.
             "reply_text": forms.Textarea(attrs={"rows": 3, "data-sms-counter": "1"}),

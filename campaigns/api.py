@@ -60,6 +60,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "kind",
             "name",
             "reply_text",
+            "duplicate_window",
             "needs_review",
             "review_reason",
             "created_at",

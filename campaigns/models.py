@@ -1,6 +1,7 @@
 import re
 import unicodedata
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
@@ -121,6 +122,12 @@ class Campaign(models.Model):
         default=False, help_text="Created automatically from a keyword nobody set up yet."
     )
     review_reason = models.TextField(blank=True, help_text="Why it needs review.")
+    duplicate_window = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds within which an identical callback counts as the sender's retry "
+        "and is not counted again; blank: the CALLBACK_DUPLICATE_WINDOW setting; 0: never.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = CampaignManager()
@@ -161,6 +168,11 @@ class Campaign(models.Model):
         self.keyword = clean_keyword(self.keyword)
         self.keyword_key = keyword_key(self.keyword)
         self.shortcode = self.shortcode.strip()
+
+    def effective_duplicate_window(self) -> int:
+        if self.duplicate_window is not None:
+            return self.duplicate_window
+        return settings.CALLBACK_DUPLICATE_WINDOW
 
     def choice_for(self, reply: str, label: str) -> "PollChoice":
         """The configured choice for a reply code, created from the callback's label if new.

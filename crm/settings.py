@@ -127,6 +127,12 @@ def database_config(url: str) -> dict:
         # A file, not the in-memory default, so threads and server processes in tests
         # share one database.
         config["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+    else:
+        # A database that does not answer must fail fast, so a callback goes to the spool
+        # while the platform still waits for our answer.
+        config.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
+        )
     return config
 
 
@@ -209,6 +215,16 @@ def env_country(name: str, default: str) -> str:
     return code
 
 
+# Callbacks: an identical callback (same endpoint, kind and parameters) within this many
+# seconds is the sender's retry, stored as a duplicate and counted once; 0 turns it off.
+# A campaign may set its own.
+CALLBACK_DUPLICATE_WINDOW = env_int("CALLBACK_DUPLICATE_WINDOW", 600)
+if CALLBACK_DUPLICATE_WINDOW < 0:
+    raise ImproperlyConfigured("CALLBACK_DUPLICATE_WINDOW must be 0 or more seconds")
+# Where callbacks wait, on local disk, while the database cannot take them
+# (callbacks/spool.py); drained into the database once it is back.
+CALLBACK_SPOOL_DIR = Path(os.environ.get("CALLBACK_SPOOL_DIR", "") or BASE_DIR / "spool")
+
 # Numbers that arrive without a country are read as numbers of this country.
 DEFAULT_COUNTRY = env_country("DEFAULT_COUNTRY", "US")
 
@@ -216,6 +232,9 @@ DEFAULT_COUNTRY = env_country("DEFAULT_COUNTRY", "US")
 # X-Forwarded-Proto is believed only from a proxy we were told about (TRUSTED_PROXY_COUNT).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=not LOCAL)
+# The platform calls the URLs as configured and does not follow redirects: a callback over
+# plain HTTP is answered, not redirected (and lost). The admin and the API still redirect.
+SECURE_REDIRECT_EXEMPT = [r"^callbacks/"]
 SESSION_COOKIE_SECURE = not LOCAL
 CSRF_COOKIE_SECURE = not LOCAL
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if LOCAL else 31536000)
