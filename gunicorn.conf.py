@@ -11,7 +11,7 @@ import os
 from gunicorn.glogging import Logger
 
 from crm.envfile import load_env_file
-from crm.logs import redact
+from lib.logs import redact
 
 load_env_file()
 

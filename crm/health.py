@@ -5,12 +5,12 @@ logins: a probe calls the node by its address over plain HTTP, and needs no data
 """
 
 import json
-from pathlib import Path
 
-from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpResponse
+
+from callbacks import spool
 
 # Migrations, once all applied, stay applied for the life of the process.
 _migrated = False
@@ -35,10 +35,9 @@ def database_checks() -> dict:
 
 def spool_backlog() -> int | None:
     """Callbacks waiting in the local spool for the database, if this node has a spool."""
-    spool = getattr(settings, "CALLBACK_SPOOL_DIR", "")
-    if not spool or not Path(spool).is_dir():
+    if not spool.spool_dir().is_dir():
         return None
-    return sum(1 for p in Path(spool).iterdir() if p.is_file() and not p.name.startswith("."))
+    return len(spool.pending())
 
 
 def readiness() -> tuple[bool, dict]:

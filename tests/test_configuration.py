@@ -11,8 +11,9 @@ from tests.server import ROOT
 
 # Every module that reads the environment for the product's configuration.
 SOURCES = ("crm/settings.py", "crm/envfile.py", "gunicorn.conf.py")
-# The typed helpers that take a variable's name as their first argument.
-HELPERS = {"env_bool", "env_int", "env_list", "number", "getenv"}
+# Functions that take a variable's name as their first argument: os.getenv, the settings'
+# typed env_* helpers (env_bool, env_int, env_country…), gunicorn.conf.py's number().
+HELPERS = {"number", "getenv"}
 
 
 def is_os_environ(node: ast.AST) -> bool:
@@ -28,7 +29,8 @@ def variables_read(source: str) -> set[str]:
         elif isinstance(node, ast.Call) and node.args:
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            reads = called in HELPERS or (called == "get" and is_os_environ(func.value))
+            reads = called in HELPERS or called.startswith("env_")
+            reads = reads or (called == "get" and is_os_environ(func.value))
             if not reads:
                 continue
             key = node.args[0]

@@ -120,6 +120,10 @@ def test_a_database_from_before_the_layers_upgrades_without_loss(old_release, em
 
     assert before["rows"]["crm.Subscriber"] == 2
     assert before["rows"]["campaigns.PollResponse"] == 1
+    # Tables added since that release (e.g. callbacks.CallbackFingerprint) start empty.
+    added = {label: n for label, n in after["rows"].items() if label not in before["rows"]}
+    assert set(added.values()) <= {0}
+    after["rows"] = {label: n for label, n in after["rows"].items() if label not in added}
     assert after == before
     plan = manage(ROOT, empty_database, "migrate", "--plan")
     assert "No planned migration operations." in plan

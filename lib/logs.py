@@ -1,38 +1,40 @@
-"""What reaches the logs: never a callback token; one JSON object a line when asked.
-
-A callback URL's token is the endpoint's only secret, so every log line, Django's and
-gunicorn's, shows `/callbacks/…/poll/` instead of the token.
-"""
+"""What may be written to logs: no callback token, since the token alone lets anyone post
+callbacks."""
 
 import json
 import logging
 import re
 from datetime import UTC, datetime
 
+# /callbacks/<token>/… in a path or URL, wherever it appears in a message.
 CALLBACK_TOKEN = re.compile(r"(/callbacks/)[^/?#\s\"']+")
-
+REDACTED = r"\1<token>"
 # What a JSON line may carry besides its message: named facts, never personal data.
 JSON_FIELDS = ("endpoint", "kind", "campaign", "outcome", "status", "duration_ms")
 
 
 def redact(text: str) -> str:
-    """The text with every callback token replaced by an ellipsis."""
-    return CALLBACK_TOKEN.sub(r"\1…", text)
+    return CALLBACK_TOKEN.sub(REDACTED, text)
 
 
 class RedactCallbackTokens(logging.Filter):
-    """Rewrites each record's message without tokens (django.request logs every 4xx path)."""
+    """Rewrites a record's message so no callback token reaches a handler.
+
+    Django logs the path of every 4xx/5xx answer ("Not Found: /callbacks/<token>/poll/"),
+    and a wrong token is still someone's secret, mistyped.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         return True
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time (UTC), level, logger, message and the known fields."""
+    """One JSON object per line (LOG_FORMAT=json): time (UTC), level, logger, message, and
+    the known fields a record carries (the callback outcome line's)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
