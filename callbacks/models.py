@@ -1,7 +1,9 @@
 import codecs
 import secrets
+from datetime import datetime
 
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import parse_header_parameters
@@ -14,13 +16,27 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class EndpointQuerySet(models.QuerySet):
+    def for_token(self, token: str, at: datetime | None = None) -> "Endpoint | None":
+        """The enabled endpoint this token opens at a time (now by default): its current
+        token, or the one it replaced until the time the rotation gave it."""
+        current = Q(token=token)
+        previous = Q(previous_token=token, previous_token_expires_at__gt=at or timezone.now())
+        return self.filter(current | previous, enabled=True).first()
+
+
 class Endpoint(models.Model):
     """A named source of callbacks: the platform account that calls our URLs."""
 
     name = models.CharField(max_length=100)
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    # After a rotation the old token keeps working until the platform has the new URLs.
+    previous_token = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    previous_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = EndpointQuerySet.as_manager()
 
     class Meta:
         ordering = ("name",)
@@ -30,6 +46,19 @@ class Endpoint(models.Model):
 
     def url_path(self, kind: str) -> str:
         return reverse("callbacks:receive", kwargs={"token": self.token, "kind": kind})
+
+    @property
+    def masked_token(self) -> str:
+        """Enough to tell tokens apart, not enough to call the URL."""
+        return f"{self.token[:4]}{'•' * 8}"
+
+    def rotate_token(self, old_works_until: datetime) -> None:
+        """A new token; the current one keeps opening the endpoint until old_works_until
+        (now or earlier: at once no more)."""
+        self.previous_token = self.token
+        self.previous_token_expires_at = old_works_until
+        self.token = new_token()
+        self.save(update_fields=["token", "previous_token", "previous_token_expires_at"])
 
 
 class Outcome(models.TextChoices):

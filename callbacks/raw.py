@@ -6,6 +6,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import get_str_from_wsgi
 
 from callbacks.models import CallbackEvent, Endpoint, charset_of
+from lib.client import client_address
 
 
 def read_body(request) -> tuple[bytes, str]:
@@ -57,7 +58,7 @@ def raw_event(request, endpoint: Endpoint | None, kind: str) -> tuple[CallbackEv
         # As Django reads it for request.GET, so a reprocessed event parses the same way.
         query_string=get_str_from_wsgi(request.META, "QUERY_STRING", "").replace("\x00", "\ufffd"),
         content_type=request.META.get("CONTENT_TYPE", "")[:200],
-        remote_addr=request.META.get("REMOTE_ADDR") or None,
+        remote_addr=client_address(request),
     )
     body, unreadable = read_body(request)
     decode_body(event, body)

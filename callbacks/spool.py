@@ -103,8 +103,13 @@ def has_pending() -> bool:
 
 def event_from(record: dict) -> CallbackEvent:
     body_raw = record["body_raw"]
+    received_at = datetime.fromisoformat(record["received_at"])
+    # The token as it was when the callback arrived: a rotated one may have expired since.
+    endpoint = Endpoint.objects.for_token(record["token"], at=received_at)
+    if endpoint is None:
+        raise Endpoint.DoesNotExist
     return CallbackEvent(
-        endpoint=Endpoint.objects.get(token=record["token"]),
+        endpoint=endpoint,
         kind=record["kind"],
         method=record["method"],
         query_string=record["query_string"],
@@ -112,7 +117,7 @@ def event_from(record: dict) -> CallbackEvent:
         body_raw=None if body_raw is None else base64.b64decode(body_raw),
         content_type=record["content_type"],
         remote_addr=record["remote_addr"],
-        received_at=datetime.fromisoformat(record["received_at"]),
+        received_at=received_at,
         spool_id=uuid.UUID(record["spool_id"]),
         spooled_at=datetime.fromisoformat(record["spooled_at"]),
     )
@@ -168,7 +173,7 @@ def _drain_one(path: Path) -> str:
         else:
             process(event)
     except Endpoint.DoesNotExist:
-        return _hold(path, "its endpoint no longer exists")
+        return _hold(path, "no enabled endpoint had its token when it arrived")
     except (OperationalError, InterfaceError):
         raise
     except DatabaseError as e:

@@ -1,3 +1,6 @@
+import logging
+import time
+
 from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
 from django.views.decorators.cache import never_cache
@@ -13,6 +16,7 @@ from callbacks.raw import raw_event
 from campaigns.models import Kind, clean_keyword
 
 TEXT = "text/plain; charset=utf-8"
+logger = logging.getLogger("callbacks")
 # Seconds a sender should wait before retrying when not even the spool could keep a callback.
 RETRY_AFTER = 60
 
@@ -25,17 +29,31 @@ def reply_key(keyword: str) -> str:
     return clean_keyword(keyword).casefold()
 
 
+def log_outcome(event: CallbackEvent, row, started: float, outcome: str = "") -> None:
+    """One line per callback for operators: no token, no number, no message text."""
+    facts = {
+        "endpoint": event.endpoint.name if event.endpoint_id else None,
+        "kind": event.kind,
+        "campaign": row.campaign_id if row else None,
+        "outcome": outcome or event.outcome,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    logger.info("callback " + " ".join(f"{k}=%({k})s" for k in facts), facts, extra=facts)
+
+
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
 def receive(request, token: str, kind: str):
+    started = time.perf_counter()
     try:
-        endpoint = Endpoint.objects.get(token=token, enabled=True)
-    except Endpoint.DoesNotExist:
-        return HttpResponseNotFound("Not found", content_type=TEXT)
+        endpoint = Endpoint.objects.for_token(token)
     except DatabaseError:
         # The token is checked when the spool is drained.
         endpoint = None
+    else:
+        if endpoint is None:
+            return HttpResponseNotFound("Not found", content_type=TEXT)
 
     event, unreadable = raw_event(request, endpoint, kind)
     try:
@@ -43,9 +61,12 @@ def receive(request, token: str, kind: str):
             raise DatabaseError("the database did not answer")
         row = reject(event, unreadable) if unreadable else process(event)
     except DatabaseError:
-        return spooled(event, token, unreadable)
+        response = spooled(event, token, unreadable)
+        log_outcome(event, None, started, outcome="spooled")
+        return response
     spool.drain_soon()
     dedupe.forget_expired_soon()
+    log_outcome(event, row, started)
 
     if event.outcome == Outcome.REJECTED:
         return HttpResponseBadRequest(event.reason, content_type=TEXT)

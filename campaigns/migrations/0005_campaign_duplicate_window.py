@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0003_unique_constraint_messages'),
+        ('campaigns', '0004_keyword_key_and_kind'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('callbacks', '0003_raw_request_help_text'),
+        ('callbacks', '0004_endpoint_previous_token'),
     ]
 
     operations = [
