@@ -178,3 +178,17 @@ def test_expired_claims_are_forgotten_and_live_ones_kept(endpoint, settings):
 
     assert dedupe.forget_expired() == 1
     assert CallbackFingerprint.objects.get().event.query_string.startswith("mobile=%2B12125551213")
+
+
+@pytest.mark.django_db
+def test_callbacks_recorded_out_of_order_are_compared_by_arrival_time(endpoint, settings):
+    """A drain stores older callbacks after newer ones: a day apart is no retry."""
+    settings.CALLBACK_DUPLICATE_WINDOW = 600
+    now = timezone.now()
+    vote("+12125551212", "A", at=now)
+    vote("+12125551212", "A", at=now - timedelta(days=1))
+    vote("+12125551212", "A", at=now - timedelta(days=1, seconds=-30))
+
+    by_age = CallbackEvent.objects.order_by("received_at").values_list("outcome", flat=True)
+    assert list(by_age) == [Outcome.PROCESSED, Outcome.DUPLICATE, Outcome.PROCESSED]
+    assert PollResponse.objects.count() == 2
