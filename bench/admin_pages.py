@@ -39,7 +39,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 
 from campaigns.models import Campaign, Kind, PollResponse  # noqa: E402
-from crm.models import Subscriber  # noqa: E402
+from subscribers.models import Subscriber  # noqa: E402
 from tests.server import gunicorn  # noqa: E402
 
 RESULTS = "admin:campaigns_campaign_results"

@@ -4,11 +4,13 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from callbacks.models import CallbackEvent, Endpoint
+from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback
 from campaigns.admin import RecordAdminMixin
 from campaigns.models import FormSubmission, InfoRequest, Kind, PollResponse
-from crm.admin import BigTableMixin, MobileSearchMixin
-from crm.admin_export import ListExportMixin
+from lib.admin_export import ListExportMixin
+from lib.admin_lists import BigTableMixin
+from subscribers.admin import MobileSearchMixin
 
 
 @admin.register(Endpoint)
@@ -82,7 +84,7 @@ class CallbackEventAdmin(
     @admin.display(description="Parameters")
     def params_table(self, obj: CallbackEvent) -> str:
         try:
-            params = obj.params()
+            params = read_params(obj)
         except InvalidCallback as e:
             return str(e)  # the raw query string and body are shown beside it
         return format_html(

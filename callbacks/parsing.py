@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from django import forms
 
 from campaigns.models import Kind, clean_keyword
-from crm.phone import InvalidMobile, country_code, normalise_mobile, region_of
+from lib.text import canonical_name
+from subscribers.phone import InvalidMobile, country_code, normalise_mobile, region_of
 
 # Lower-cased parameter name (spaces and underscores removed) -> field, per kind.
 COMMON_NAMES = {
@@ -70,10 +71,6 @@ class Callback:
     # Form callbacks: the client's custom fields. Other kinds: parameters we don't know.
     fields: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
-
-
-def canonical_name(name: str) -> str:
-    return name.strip().lower().replace(" ", "").replace("_", "")
 
 
 def check_custom(name: str, value: str) -> None:

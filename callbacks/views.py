@@ -1,12 +1,12 @@
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import get_str_from_wsgi
-from django.db import transaction
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from callbacks.models import CallbackEvent, Endpoint, Outcome
+from callbacks.processing import process, reject
 from campaigns.models import Kind
 
 TEXT = "text/plain; charset=utf-8"
@@ -40,8 +40,7 @@ def receive(request, token: str, kind: str):
         return HttpResponseNotFound("Not found", content_type=TEXT)
 
     event, unreadable = raw_event(request, endpoint, kind)
-    with transaction.atomic():
-        row = event.reject(unreadable) if unreadable else event.handle()
+    row = reject(event, unreadable) if unreadable else process(event)
 
     if event.outcome == Outcome.REJECTED:
         return HttpResponseBadRequest(event.reason, content_type=TEXT)

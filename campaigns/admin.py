@@ -1,8 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from campaigns.activity import TIMELINE_LENGTH, timeline
+from campaigns.admin_views import poll_results_view
 from campaigns.models import (
     CAMPAIGN_COLUMNS,
     Campaign,
@@ -12,8 +14,12 @@ from campaigns.models import (
     PollChoice,
     PollResponse,
 )
-from crm.admin import BigTableMixin, IndexedValuesFilter, MobileSearchMixin
-from crm.admin_export import ListExportMixin
+from lib.admin_export import ListExportMixin
+from lib.admin_lists import BigTableMixin, IndexedValuesFilter
+from lib.filters import row_id
+from subscribers import admin as subscribers_admin
+from subscribers.admin import MobileSearchMixin
+from subscribers.models import Subscriber
 
 
 class RecordAdminMixin:
@@ -42,14 +48,6 @@ class NeedsReviewFilter(admin.SimpleListFilter):
         if self.value() == "done":
             return queryset.filter(needs_review=False)
         return queryset
-
-
-def row_id(value: str | None) -> int | None:
-    """A primary key from a query parameter, or None for anything that cannot be one."""
-    try:
-        return forms.IntegerField(min_value=1, max_value=2**63 - 1).clean(value)
-    except forms.ValidationError:
-        return None
 
 
 class ChoiceFilter(admin.SimpleListFilter):
@@ -103,13 +101,6 @@ class CampaignForm(forms.ModelForm):
             # reply_counter.js shows the length and SMS segments under this box.
             "reply_text": forms.Textarea(attrs={"rows": 3, "data-sms-counter": "1"}),
         }
-
-
-def poll_results_view(request, object_id):
-    # Imported here: the results page is its own module and may be replaced wholesale.
-    from campaigns.admin_views import poll_results_view as view
-
-    return view(request, object_id)
 
 
 @admin.register(Campaign)
@@ -236,3 +227,37 @@ class FormSubmissionAdmin(ResponseAdmin):
     @admin.display(description="Fields")
     def summary(self, obj: FormSubmission) -> str:
         return ", ".join(f"{name}={value}" for name, value in obj.fields.items())[:120]
+
+
+# A subscriber's page shows what they sent, which campaigns know: this app extends the page
+# the subscribers app registered.
+admin.site.unregister(Subscriber)
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(subscribers_admin.SubscriberAdmin):
+    readonly_fields = (*subscribers_admin.SubscriberAdmin.readonly_fields, "activity")
+    fields = (*subscribers_admin.SubscriberAdmin.fields, "activity")
+
+    @admin.display(description="All activity")
+    def activity(self, obj: Subscriber) -> str:
+        return format_html_join(
+            " · ",
+            '<a href="{}?subscriber__id__exact={}">All {}</a>',
+            (
+                (
+                    reverse(f"admin:campaigns_{opts.model_name}_changelist"),
+                    obj.pk,
+                    opts.verbose_name_plural,
+                )
+                for opts in (PollResponse._meta, InfoRequest._meta, FormSubmission._meta)
+            ),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        subscriber = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {})}
+        if subscriber is not None:
+            extra_context["timeline"] = timeline(subscriber)
+            extra_context["timeline_length"] = TIMELINE_LENGTH
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Kind
 from campaigns.results import ChoiceResult, Counting, PollResults, poll_results, votes_over_time
-from crm.exports import csv_response
+from lib.exports import csv_response
 
 DATE_BOUNDS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9999, 12, 30))]
 

@@ -1,14 +1,11 @@
 """Campaigns, poll choices, what subscribers sent, and poll results in the integration API."""
 
-import copy
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from itertools import islice
 
-from django import forms
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
@@ -28,43 +25,11 @@ from campaigns.models import (
     clean_keyword,
 )
 from campaigns.results import Counting, poll_results
-from crm.api import CountryFilter, PeopleFilterForm, TimeFilter, in_utc, mobile_filter
-from crm.exports import CHUNK_SIZE
-from crm.rest import CSVListMixin, csv_list_schema
-
-
-def validate_model(instance: models.Model) -> None:
-    """Run the model's own validation, constraints included, as the admin's forms do.
-
-    So a duplicate keyword on a short code, in any case, is a 400 here, never an
-    IntegrityError, and the API can't accept what the admin would refuse.
-    """
-    try:
-        instance.full_clean()
-    except DjangoValidationError as e:
-        errors = serializers.as_serializer_error(e)
-        if "__all__" in errors:
-            errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop("__all__")
-        raise serializers.ValidationError(errors) from None
-
-
-def with_changes(instance: models.Model | None, model: type, attrs: dict) -> models.Model:
-    """A copy of the instance (or a new one) with the validated changes, for validate_model."""
-    candidate = copy.copy(instance) if instance else model()
-    for name, value in attrs.items():
-        setattr(candidate, name, value)
-    return candidate
-
-
-class IdField(forms.IntegerField):
-    def __init__(self, **kwargs):
-        # Within a database id's range: SQLite raises on a larger number instead of matching none.
-        super().__init__(min_value=1, max_value=2**63 - 1, **kwargs)
-
-
-class IdFilter(filters.NumberFilter):
-    field_class = IdField
-
+from lib.exports import CHUNK_SIZE
+from lib.filters import IdFilter, SameTextFilter, TimeFilter, in_utc
+from lib.rest import CSVListMixin, csv_list_schema, validate_model, with_changes
+from lib.text import folded
+from subscribers.api import CountryFilter, PeopleFilterForm, mobile_filter
 
 # Campaigns and poll choices
 
@@ -106,7 +71,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("Change choices through /api/poll-choices/.")
         seen = set()
         for choice in value:
-            reply = choice["reply"].strip().lower()
+            reply = folded(choice["reply"])
             if reply in seen:
                 raise serializers.ValidationError(f"Reply {choice['reply']!r} is given twice.")
             seen.add(reply)
@@ -156,18 +121,22 @@ class PollChoiceFilter(filters.FilterSet):
         fields = ()
 
 
+class KeywordFilter(SameTextFilter):
+    """A keyword in any case and spacing, as a callback's keyword is matched."""
+
+    def prepare(self, value: str) -> str:
+        return clean_keyword(value)
+
+
 class CampaignFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=Kind.choices)
     shortcode = filters.CharFilter(field_name="shortcode")
-    keyword = filters.CharFilter(method="filter_keyword")
+    keyword = KeywordFilter(field_name="keyword")
     needs_review = filters.BooleanFilter()
 
     class Meta:
         model = Campaign
         fields = ()
-
-    def filter_keyword(self, queryset, name, value):
-        return queryset.filter(keyword__iexact=clean_keyword(value))
 
 
 def with_choices(rows: Iterator[Sequence]) -> Iterator[tuple]:
@@ -296,9 +265,9 @@ class PollChoiceViewSet(
 
 class ResponseFilter(filters.FilterSet):
     campaign = IdFilter(field_name="campaign")
-    keyword = filters.CharFilter(method="filter_keyword", help_text="In any case.")
+    keyword = KeywordFilter(field_name="campaign__keyword", help_text="In any case.")
     shortcode = filters.CharFilter(field_name="campaign__shortcode")
-    carrier = filters.CharFilter(field_name="subscriber__carrier", lookup_expr="iexact")
+    carrier = SameTextFilter(field_name="subscriber__carrier", help_text="In any case.")
     country = CountryFilter(field_name="subscriber__country")
     mobile = mobile_filter("subscriber__mobile")
     received_after = TimeFilter(
@@ -312,12 +281,9 @@ class ResponseFilter(filters.FilterSet):
         fields = ()
         form = PeopleFilterForm
 
-    def filter_keyword(self, queryset, name, value):
-        return queryset.filter(campaign__keyword__iexact=clean_keyword(value))
-
 
 class PollResponseFilter(ResponseFilter):
-    reply = filters.CharFilter(field_name="reply", lookup_expr="iexact", help_text="In any case.")
+    reply = SameTextFilter(field_name="reply", help_text="In any case.")
 
     class Meta(ResponseFilter.Meta):
         model = PollResponse

@@ -1,34 +1,14 @@
-from django.db import IntegrityError, models, transaction
-from django.db.models import Value
+from django.db import models
 from django.db.models.functions import Lower
-from django.db.models.lookups import Exact
 from django.utils import timezone
+
+from lib.models import first_or_create
+from lib.text import same_text
 
 
 def clean_keyword(keyword: str) -> str:
     """Keywords match case-insensitively and ignore surrounding spaces."""
     return " ".join((keyword or "").split())
-
-
-def same_text(field: str, value: str) -> Exact:
-    """Case-insensitive equality exactly as the unique constraints see it: LOWER() both sides."""
-    return Exact(Lower(field), Lower(Value(value)))
-
-
-def first_or_create(queryset: models.QuerySet, **values) -> models.Model:
-    """The first row of `queryset`, or a new one made of `values`.
-
-    When two callbacks race to create the same row, the unique constraint picks the
-    winner and the loser reads the winner's row.
-    """
-    found = queryset.first()
-    if found is not None:
-        return found
-    try:
-        with transaction.atomic():
-            return queryset.create(**values)
-    except IntegrityError:
-        return queryset.get()
 
 
 class Kind(models.TextChoices):

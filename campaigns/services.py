@@ -1,13 +1,14 @@
-"""What a callback does to the data. Admin, API, commands and callbacks all come here."""
+"""What a callback does to the data: the callback pipeline (callbacks.processing) records every
+event here, whether it arrives live or is processed again."""
 
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollResponse, Response
-from crm.models import Subscriber
+from subscribers.models import Subscriber
 
 
 def record(event, callback) -> Response:
     """Record a parsed callback: find its campaign, upsert its subscriber, add the response row.
 
-    Must run inside a transaction (the subscriber row is locked until it ends).
+    Runs inside the pipeline's transaction: the subscriber row stays locked until it ends.
     """
     campaign = Campaign.objects.for_callback(callback.kind, callback.shortcode, callback.keyword)
     subscriber = Subscriber.objects.upsert(

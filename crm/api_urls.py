@@ -15,8 +15,8 @@ from campaigns.api import (
     PollChoiceViewSet,
     PollResponseViewSet,
 )
-from crm.api import SubscriberViewSet
-from crm.rest import PasswordRateThrottle
+from lib.rest import PasswordRateThrottle
+from subscribers.api import SubscriberViewSet
 
 app_name = "api"
 

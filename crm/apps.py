@@ -1,6 +1,12 @@
 from django.apps import AppConfig
 
 
-class CrmConfig(AppConfig):
+class ProjectConfig(AppConfig):
+    """The project package as an app, for its management commands and template tags.
+
+    It has no models. Its label is not "crm": that label belongs to the subscribers app.
+    """
+
     name = "crm"
-    verbose_name = "Subscribers"
+    label = "project"
+    verbose_name = "Sumotext CRM"

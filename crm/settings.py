@@ -63,9 +63,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "import_export",
-    "crm",
+    # The layers, bottom up (tests/test_layers.py): lib/ is a plain package, not an app.
+    "subscribers.apps.SubscribersConfig",
     "campaigns",
     "callbacks",
+    "crm.apps.ProjectConfig",
 ]
 
 MIDDLEWARE = [
@@ -179,10 +181,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Logged in, and Django's model permissions, reads included (view_<model>).
-    "DEFAULT_PERMISSION_CLASSES": ["crm.rest.ModelPermissions"],
-    "DEFAULT_THROTTLE_CLASSES": ["crm.rest.TokenRateThrottle"],
+    "DEFAULT_PERMISSION_CLASSES": ["lib.rest.ModelPermissions"],
+    "DEFAULT_THROTTLE_CLASSES": ["lib.rest.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "crm.rest.TimeCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "lib.rest.TimeCursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 # Requests per integration user (so per token), e.g. "1000/min", "20/s", "50000/day".

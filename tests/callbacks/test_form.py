@@ -4,7 +4,7 @@ import pytest
 
 from callbacks.models import CallbackEvent
 from campaigns.models import FormSubmission, Kind
-from crm.models import Subscriber
+from subscribers.models import Subscriber
 from tests.helpers import seed_urls, send
 
 pytestmark = pytest.mark.django_db

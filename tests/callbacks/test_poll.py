@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse
-from crm.models import Subscriber
+from subscribers.models import Subscriber
 from tests.helpers import seed_urls, send
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from callbacks.models import CallbackEvent, Outcome
 from campaigns.models import Kind, PollResponse
-from crm.models import Subscriber
+from subscribers.models import Subscriber
 from tests.helpers import seed_urls, send
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +101,7 @@ def test_an_error_while_processing_keeps_the_raw_callback_as_failed(client, endp
         Subscriber.objects.create(mobile="+12125551212")  # half-done work must be undone
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("campaigns.services.record", broken)
+    monkeypatch.setattr("callbacks.processing.record", broken)
     query = "mobile=2125551212&shortcode=84700&key=FB1&reply=A&label=Tampa"
     response = send(client, endpoint, Kind.POLL, query)
 
@@ -117,16 +117,22 @@ def test_an_error_while_processing_keeps_the_raw_callback_as_failed(client, endp
     assert event.record.reply == "A"
 
 
-@pytest.mark.parametrize(
-    "content_type", ["multipart/form-data", "multipart/form-data; boundary=", "multipart/x"]
-)
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary="])
 def test_a_malformed_multipart_body_is_rejected_and_stored(client, endpoint, content_type):
     url = endpoint.url_path(Kind.POLL) + "?mobile=2125551212&key=FB1&reply=A"
     response = client.post(url, b"--x\r\nnot really\r\n", content_type=content_type)
     event = CallbackEvent.objects.get()
-    if response.status_code == 400:
-        assert response.content.decode() == event.reason
-        assert event.outcome == Outcome.REJECTED
-    else:  # a body we do not read: the query string alone is the callback
-        assert (response.status_code, event.outcome) == (200, Outcome.PROCESSED)
+    assert response.status_code == 400
+    assert response.content.decode() == event.reason
+    assert event.reason.startswith("malformed multipart body")
+    assert event.outcome == Outcome.REJECTED
+    assert event.body == "--x\r\nnot really\r\n"
+
+
+def test_a_body_of_another_type_is_kept_but_only_the_query_string_is_read(client, endpoint):
+    url = endpoint.url_path(Kind.POLL) + "?mobile=2125551212&key=FB1&reply=A"
+    response = client.post(url, b"--x\r\nnot really\r\n", content_type="multipart/x")
+    event = CallbackEvent.objects.get()
+    assert (response.status_code, event.outcome) == (200, Outcome.PROCESSED)
+    assert event.record.reply == "A"
     assert event.body == "--x\r\nnot really\r\n"

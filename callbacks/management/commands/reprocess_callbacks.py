@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from callbacks.models import CallbackEvent, Outcome
+from callbacks.processing import process
 
 
 class Command(BaseCommand):
@@ -10,7 +10,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         counts = dict.fromkeys(Outcome.values, 0)
         for event in CallbackEvent.objects.failed().order_by("received_at", "id").iterator():
-            with transaction.atomic():
-                event.handle()
+            process(event)
             counts[event.outcome] += 1
         self.stdout.write(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))

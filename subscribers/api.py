@@ -1,17 +1,14 @@
 """Subscribers in the integration API, and the filters that find people by number or country."""
 
-from datetime import UTC, datetime
-
 from django import forms
-from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
-from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 
-from crm.models import SUBSCRIBER_COLUMNS, Subscriber
-from crm.phone import InvalidMobile, country_code, normalise_mobile
-from crm.rest import CSVListMixin, csv_list_schema
+from lib.filters import SameTextFilter, TimeFilter
+from lib.rest import CSVListMixin, csv_list_schema
+from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber
+from subscribers.phone import InvalidMobile, country_code, normalise_mobile
 
 
 class CountryField(forms.CharField):
@@ -46,28 +43,6 @@ class PeopleFilterForm(forms.Form):
         return data
 
 
-def in_utc(value: datetime) -> datetime:
-    """A time from a query in UTC, as the database compares it (PostgreSQL refuses offsets
-    beyond 15:59); one that cannot be a UTC time (year 1 at +01:00) is a ValidationError,
-    so a 400 from a filter and a serializer alike."""
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValidationError("out of range", code="overflow") from None
-
-
-class TimeField(IsoDateTimeField):
-    def clean(self, value):
-        value = super().clean(value)
-        return value if value is None else in_utc(value)
-
-
-class TimeFilter(filters.IsoDateTimeFilter):
-    """An ISO 8601 time, e.g. 2025-06-01T14:00:00Z; one that cannot be a UTC time is a 400."""
-
-    field_class = TimeField
-
-
 def mobile_filter(field_name: str) -> filters.CharFilter:
     return filters.CharFilter(
         field_name=field_name,
@@ -79,7 +54,7 @@ def mobile_filter(field_name: str) -> filters.CharFilter:
 class SubscriberFilter(filters.FilterSet):
     mobile = mobile_filter("mobile")
     country = CountryFilter(field_name="country")
-    carrier = filters.CharFilter(field_name="carrier", lookup_expr="iexact")
+    carrier = SameTextFilter(field_name="carrier", help_text="In any case.")
     updated_since = TimeFilter(
         field_name="updated_at",
         lookup_expr="gte",

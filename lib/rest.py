@@ -1,20 +1,25 @@
-"""How every endpoint of the integration API behaves: who may call it, how fast, how lists page
-and how a list becomes a CSV download. The endpoints themselves live in each app's api.py.
+"""How every endpoint of the integration API behaves: who may call it, how fast, how lists page,
+how a list becomes a CSV download and how writes are validated. The endpoints themselves live
+in each app's api.py.
 """
 
+import copy
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import renderers
+from rest_framework import renderers, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
-from crm.exports import Column, csv_response, table
+from lib.exports import Column, csv_response, table
 
 VIEW_PERMISSION = ["%(app_label)s.view_%(model_name)s"]
 
@@ -109,7 +114,7 @@ class CSVListMixin:
 
     The view declares `csv_columns`, (header, .values_list() path) pairs, and for custom
     fields the JSON field whose keys become more columns (`csv_json_field`). The table is
-    the admin export's, crm.exports.table(): flat tuples read in chunks, never all held.
+    the admin export's, lib.exports.table(): flat tuples read in chunks, never all held.
     """
 
     csv_columns: Sequence[Column] = ()
@@ -140,3 +145,26 @@ class CSVListMixin:
             self.request.accepted_renderer = renderers.JSONRenderer()
             self.request.accepted_media_type = renderers.JSONRenderer.media_type
         return response
+
+
+def validate_model(instance: models.Model) -> None:
+    """Run the model's own validation, constraints included, as the admin's forms do.
+
+    So a duplicate keyword on a short code, in any case, is a 400 here, never an
+    IntegrityError, and the API can't accept what the admin would refuse.
+    """
+    try:
+        instance.full_clean()
+    except DjangoValidationError as e:
+        errors = serializers.as_serializer_error(e)
+        if "__all__" in errors:
+            errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop("__all__")
+        raise serializers.ValidationError(errors) from None
+
+
+def with_changes(instance: models.Model | None, model: type, attrs: dict) -> models.Model:
+    """A copy of the instance (or a new one) with the validated changes, for validate_model."""
+    candidate = copy.copy(instance) if instance else model()
+    for name, value in attrs.items():
+        setattr(candidate, name, value)
+    return candidate

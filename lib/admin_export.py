@@ -1,6 +1,6 @@
 """Export for every admin list page: what the current filters and search select.
 
-Both formats come from one crm.exports.table() per admin, so custom form fields expand into
+Both formats come from one lib.exports.table() per admin, so custom form fields expand into
 the same columns in both: CSV is streamed (flat memory, however many rows); XLSX is written
 to a temporary file row by row.
 """
@@ -15,7 +15,7 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 
-from crm.exports import Column, csv_response, table, xlsx_response
+from lib.exports import Column, csv_response, table, xlsx_response
 
 # XLSX is built whole before the download starts (about 5,000 rows a second): beyond this
 # the request would outlive a worker's timeout, so bigger exports are CSV only.

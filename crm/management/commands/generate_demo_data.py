@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from callbacks.models import CallbackEvent, Endpoint, Outcome
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
-from crm.models import Subscriber
+from subscribers.models import Subscriber
 
 BATCH = 5000
 DAYS = 60

@@ -6,8 +6,8 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from crm.exports import safe_cell
-from crm.models import Subscriber
+from lib.exports import safe_cell
+from subscribers.models import Subscriber
 
 DANGEROUS = ["=1+1", "+1+cmd", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 EXPORT = "/admin/crm/subscriber/export"
@@ -75,7 +75,7 @@ def test_export_needs_a_staff_login(client, db):
 
 
 def test_big_xlsx_exports_are_sent_to_csv(admin_client, db, monkeypatch):
-    monkeypatch.setattr("crm.admin_export.XLSX_MAX_ROWS", 2)
+    monkeypatch.setattr("lib.admin_export.XLSX_MAX_ROWS", 2)
     for n in range(3):
         Subscriber.objects.create(mobile=f"+121255512{n}0", country="US")
 

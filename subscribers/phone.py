@@ -2,6 +2,7 @@
 
 import phonenumbers
 import pycountry
+from django.conf import settings
 
 
 class InvalidMobile(ValueError):
@@ -25,8 +26,6 @@ def normalise_mobile(raw: str, country: str = "") -> str:
     `country` is the country the number is read in when it carries no "+" prefix: an ISO
     alpha-2 or alpha-3 code or a name; when empty or unknown, settings.DEFAULT_COUNTRY.
     """
-    from django.conf import settings
-
     raw = (raw or "").strip()
     if not raw:
         raise InvalidMobile("mobile is required")

@@ -5,8 +5,8 @@ from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone
 
-from crm.models import Subscriber
-from crm.rest import TimeCursorPagination
+from lib.rest import TimeCursorPagination
+from subscribers.models import Subscriber
 from tests.helpers import client_for, integration_user, receive, vote
 
 URL = "/api/subscribers/"

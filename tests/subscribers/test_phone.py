@@ -1,6 +1,6 @@
 import pytest
 
-from crm.phone import InvalidMobile, country_code, normalise_mobile
+from subscribers.phone import InvalidMobile, country_code, normalise_mobile
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ transaction: a file with any invalid row imports nothing.
 from django.core.exceptions import ValidationError
 from import_export import resources
 
-from crm.models import Subscriber
-from crm.phone import InvalidMobile, country_code, normalise_mobile, region_of
+from lib.text import canonical_name, is_blank
+from subscribers.models import Subscriber
+from subscribers.phone import InvalidMobile, country_code, normalise_mobile, region_of
 
 PROFILE_COLUMNS = ("mobile", "country", "carrier")
 
@@ -19,7 +20,7 @@ def custom_fields(row: dict) -> dict:
     return {
         str(name).strip(): str(value).strip()
         for name, value in row.items()
-        if name and str(name).strip().lower() not in PROFILE_COLUMNS and value is not None
+        if name and canonical_name(str(name)) not in PROFILE_COLUMNS and value is not None
     }
 
 
@@ -31,9 +32,9 @@ class SubscriberResource(resources.ModelResource):
         use_transactions = True
 
     def before_import(self, dataset, **kwargs):
-        # "Mobile", "MOBILE " and "mobile" are one column, as in callbacks.
+        # "Mobile", "MOBILE " and "mobile" are one column, as callbacks match parameters.
         dataset.headers = [
-            name.strip().lower() if name and name.strip().lower() in PROFILE_COLUMNS else name
+            canonical_name(name) if name and canonical_name(name) in PROFILE_COLUMNS else name
             for name in dataset.headers
         ]
 
@@ -48,13 +49,12 @@ class SubscriberResource(resources.ModelResource):
 
     def import_field(self, field, instance, row, is_m2m=False, **kwargs):
         # As in callbacks, a blank cell never erases what is stored.
-        if field.column_name in row and not str(row[field.column_name] or "").strip():
+        if field.column_name in row and is_blank(row[field.column_name]):
             return
         super().import_field(field, instance, row, is_m2m, **kwargs)
 
     def save_instance(self, instance, is_create, row, **kwargs):
-        if self._is_dry_run(kwargs) and not self._is_using_transactions(kwargs):
-            return
+        # Meta.use_transactions: a preview saves too, in a transaction that is rolled back.
         saved = Subscriber.objects.upsert(
             instance.mobile,
             country=instance.country,

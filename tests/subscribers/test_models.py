@@ -5,7 +5,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from crm.models import Subscriber
+from subscribers.models import Subscriber
 
 
 def upsert(mobile="+12125551212", **kwargs):

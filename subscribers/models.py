@@ -3,10 +3,7 @@ from datetime import datetime
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-
-def non_blank(fields: dict) -> dict:
-    """The custom fields that carry a value: a blank value never erases a stored one."""
-    return {name: value for name, value in fields.items() if str(value).strip()}
+from lib.text import is_blank, non_blank
 
 
 class SubscriberManager(models.Manager):
@@ -60,7 +57,7 @@ class Subscriber(models.Model):
     class Meta:
         ordering = ("-last_seen_at",)
         indexes = [
-            # The list filters read their few distinct values through these (crm.admin).
+            # The list filters read their few distinct values through these (lib.admin_lists).
             models.Index(fields=["carrier"], name="subscriber_carrier"),
             models.Index(fields=["country"], name="subscriber_country"),
         ]
@@ -93,7 +90,7 @@ class Subscriber(models.Model):
         """Change custom fields as an integration asks, and save: a None or blank value removes
         the field, any other value replaces it, fields not named stay as they are."""
         merged = {**self.fields, **changes}
-        self.fields = {name: value for name, value in merged.items() if value not in (None, "")}
+        self.fields = {name: value for name, value in merged.items() if not is_blank(value)}
         self.save(update_fields=["fields", "updated_at"])
 
 

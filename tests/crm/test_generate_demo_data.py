@@ -3,9 +3,11 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, Max, Min
 
 from callbacks.models import CallbackEvent, Outcome
+from callbacks.params import read_params
+from callbacks.parsing import parse
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollResponse
-from crm.models import Subscriber
-from crm.phone import normalise_mobile
+from subscribers.models import Subscriber
+from subscribers.phone import normalise_mobile
 
 
 def generate(**sizes) -> None:
@@ -34,7 +36,7 @@ def test_its_data_looks_like_real_traffic(db):
     # Replies that matched no configured choice exist, and land on unmatched choices.
     assert PollResponse.objects.filter(choice__from_callback=True).exists()
     assert PollResponse.objects.filter(choice__from_callback=False).count() > 200
-    # Every number is a valid E.164 number, as if it came through crm.phone.
+    # Every number is a valid E.164 number, as if it came through subscribers.phone.
     for mobile in Subscriber.objects.values_list("mobile", flat=True)[:20]:
         assert normalise_mobile(mobile, "US") == mobile
     span = PollResponse.objects.aggregate(first=Min("received_at"), last=Max("received_at"))
@@ -42,7 +44,7 @@ def test_its_data_looks_like_real_traffic(db):
     response = PollResponse.objects.select_related("callback", "subscriber").first()
     assert response.callback.received_at == response.received_at
     assert "reply=" + response.reply in response.callback.query_string
-    assert response.callback.parsed().mobile == response.subscriber.mobile
+    assert parse(Kind.POLL, read_params(response.callback)).mobile == response.subscriber.mobile
 
 
 def test_it_refuses_a_database_that_has_subscribers(db):

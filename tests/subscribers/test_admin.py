@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import PollResponse
-from crm.admin import BigTablePaginator, distinct_values, estimated_rows, periods
-from crm.models import Subscriber
+from lib.admin_lists import BigTablePaginator, distinct_values, estimated_rows, periods
+from subscribers.models import Subscriber
 from tests.helpers import numbers, queries, request_callback, request_vote
 
 CHANGELIST = "/admin/crm/subscriber/"
@@ -245,7 +245,7 @@ def test_a_filtered_list_counts_only_up_to_the_cap(admin_client, db, monkeypatch
 
 def test_the_whole_big_list_shows_the_databases_estimate(admin_client, db, monkeypatch):
     Subscriber.objects.bulk_create(Subscriber(mobile=m) for m in numbers(0, 3))
-    monkeypatch.setattr("crm.admin.estimated_rows", lambda model: 250_000)
+    monkeypatch.setattr("lib.admin_lists.estimated_rows", lambda model: 250_000)
 
     page = admin_client.get(CHANGELIST).content.decode()
 

@@ -1,0 +1,67 @@
+"""Query-parameter fields and filters the API and the admin share: ids, times, text."""
+
+from datetime import UTC, datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django_filters import rest_framework as filters
+from django_filters.constants import EMPTY_VALUES
+from django_filters.fields import IsoDateTimeField
+
+from lib.text import same_text
+
+# The largest primary key a database can hold: SQLite raises on a larger number instead of
+# matching none.
+MAX_ID = 2**63 - 1
+
+
+class IdField(forms.IntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+def row_id(value: str | None) -> int | None:
+    """A primary key from a query parameter, or None for anything that cannot be one."""
+    try:
+        return IdField().clean(value)
+    except forms.ValidationError:
+        return None
+
+
+class IdFilter(filters.NumberFilter):
+    field_class = IdField
+
+
+def in_utc(value: datetime) -> datetime:
+    """A time from a query in UTC, as the database compares it (PostgreSQL refuses offsets
+    beyond 15:59); one that cannot be a UTC time (year 1 at +01:00) is a ValidationError,
+    so a 400 from a filter and a serializer alike."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError("out of range", code="overflow") from None
+
+
+class TimeField(IsoDateTimeField):
+    def clean(self, value):
+        value = super().clean(value)
+        return value if value is None else in_utc(value)
+
+
+class TimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 time, e.g. 2025-06-01T14:00:00Z; one that cannot be a UTC time is a 400."""
+
+    field_class = TimeField
+
+
+class SameTextFilter(filters.CharFilter):
+    """Equal whatever the case, compared as callbacks and the unique constraints compare
+    (lib.text.same_text), with surrounding spaces ignored."""
+
+    def prepare(self, value: str) -> str:
+        return value.strip()
+
+    def filter(self, queryset, value):
+        if value in EMPTY_VALUES:
+            return queryset
+        return queryset.filter(same_text(self.field_name, self.prepare(value)))
