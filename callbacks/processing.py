@@ -12,7 +12,7 @@ from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
 from campaigns.models import Response
-from campaigns.services import record
+from campaigns.services import record, target
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +31,13 @@ def process(event: CallbackEvent) -> Response | None:
 
     adding = event._state.adding
     try:
+        # Campaign and choice first, from the process's lookups: the write transaction then
+        # holds three statements and no savepoint (on SQLite, the write lock for as long).
+        where = target(callback)
         with transaction.atomic():
             event.outcome, event.reason = Outcome.PROCESSED, ""
             event.save()
-            return record(event, callback)
+            return record(event, callback, where)
     except Exception as e:
         if adding:
             # The event's INSERT was rolled back with the rest: insert it afresh.

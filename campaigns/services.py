@@ -1,16 +1,48 @@
 """What a callback does to the data: the callback pipeline (callbacks.processing) records every
 event here, whether it arrives live or is processed again."""
 
-from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollResponse, Response
+from dataclasses import dataclass
+
+from campaigns import catalog
+from campaigns.models import (
+    Campaign,
+    FormSubmission,
+    InfoRequest,
+    Kind,
+    PollChoice,
+    PollResponse,
+    Response,
+)
 from subscribers.models import Subscriber
 
 
-def record(event, callback) -> Response:
-    """Record a parsed callback: find its campaign, upsert its subscriber, add the response row.
+@dataclass(frozen=True)
+class Target:
+    """Where a callback lands: its campaign and, for a vote, its choice."""
 
-    Runs inside the pipeline's transaction: the subscriber row stays locked until it ends.
+    campaign: Campaign
+    choice: PollChoice | None = None
+
+
+def target(callback) -> Target:
+    """The campaign (and choice) of a parsed callback, made for review when nobody set it up.
+
+    Run it before the write transaction opens: it reads from the process's lookups, and on
+    a miss it queries (or creates, in its own short transaction) without holding a lock.
     """
-    campaign = Campaign.objects.for_callback(callback.kind, callback.shortcode, callback.keyword)
+    found = catalog.lookups()
+    campaign = found.campaign(callback.kind, callback.shortcode, callback.keyword)
+    if callback.kind != Kind.POLL:
+        return Target(campaign)
+    return Target(campaign, found.choice(campaign, callback.reply, callback.label))
+
+
+def record(event, callback, target: Target) -> Response:
+    """Record a parsed callback: upsert its subscriber, add the response row.
+
+    Runs inside the pipeline's transaction: two statements, the subscriber's upsert (which
+    locks its row until the transaction ends) and the response's insert.
+    """
     subscriber = Subscriber.objects.upsert(
         callback.mobile,
         country=callback.country,
@@ -19,7 +51,7 @@ def record(event, callback) -> Response:
         seen_at=event.received_at,
     )
     common = {
-        "campaign": campaign,
+        "campaign": target.campaign,
         "subscriber": subscriber,
         "callback": event,
         "received_at": event.received_at,
@@ -27,10 +59,7 @@ def record(event, callback) -> Response:
     }
     if callback.kind == Kind.POLL:
         return PollResponse.objects.create(
-            choice=campaign.choice_for(callback.reply, callback.label),
-            reply=callback.reply,
-            label=callback.label,
-            **common,
+            choice=target.choice, reply=callback.reply, label=callback.label, **common
         )
     if callback.kind == Kind.INFO:
         return InfoRequest.objects.create(message=callback.message, **common)

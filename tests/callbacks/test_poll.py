@@ -52,19 +52,6 @@ def test_a_configured_choice_keeps_its_label(client, endpoint):
     assert not Campaign.objects.filter(needs_review=True).exists()
 
 
-def test_a_known_poll_vote_costs_a_fixed_number_of_queries(
-    client, endpoint, django_assert_max_num_queries
-):
-    query = "mobile=2125551212&carrier=VERIZONUS&shortcode=84700&key=FB1&reply=A&label=Tampa"
-    send(client, endpoint, Kind.POLL, query)  # campaign, choice and subscriber now exist
-    # Endpoint, event insert, campaign, subscriber lock + update, choice, vote insert, and
-    # two savepoints with their releases (the outer one is BEGIN outside a test): nothing
-    # that grows with the data.
-    with django_assert_max_num_queries(11):
-        assert send(client, endpoint, Kind.POLL, query).status_code == 200
-    assert PollResponse.objects.count() == 2
-
-
 def test_a_vote_without_short_code_never_lands_on_another_kind_of_campaign(client, endpoint):
     form = Campaign.objects.create(shortcode="84700", keyword="FB1", kind=Kind.FORM)
     send(client, endpoint, Kind.POLL, "mobile=2125551212&key=FB1&reply=A&label=Tampa")

@@ -1,0 +1,76 @@
+"""What one callback costs the database, once its campaign and choice are known.
+
+Real transactions (not the test's own): BEGIN and COMMIT are not counted, savepoints would be.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from campaigns.models import Campaign, Kind, PollResponse
+from subscribers.models import Subscriber
+from tests.helpers import request_callback, request_vote
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Endpoint, catalog version, then the write transaction: the raw event, the subscriber's
+# upsert, the response row.
+STATEMENTS = 5
+
+
+def warm(send) -> None:
+    """The first callback makes the campaign and choice, the second looks them up once."""
+    send()
+    send()
+
+
+def statements(send) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        send()
+    # SQLite's backend logs the BEGIN IMMEDIATE and COMMIT it sends; PostgreSQL's does not.
+    return [q["sql"] for q in captured if q["sql"].split()[0] not in ("BEGIN", "COMMIT")]
+
+
+def test_a_vote_from_a_returning_subscriber_is_five_statements(client, endpoint):
+    warm(lambda: request_vote(client, endpoint, "2125551212"))
+
+    sql = statements(lambda: request_vote(client, endpoint, "2125551212"))
+
+    assert len(sql) == STATEMENTS, sql
+    assert not [s for s in sql if "SAVEPOINT" in s]
+    assert PollResponse.objects.filter(subscriber__mobile="+12125551212").count() == 3
+
+
+def test_a_vote_from_a_new_subscriber_is_five_statements(client, endpoint):
+    warm(lambda: request_vote(client, endpoint, "2125551212"))
+
+    sql = statements(lambda: request_vote(client, endpoint, "2125550000"))
+
+    assert len(sql) == STATEMENTS, sql
+    assert not [s for s in sql if "SAVEPOINT" in s]
+    assert Subscriber.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "kind, params",
+    [
+        (Kind.FORM, {"shortcode": "84700", "key": "JOIN", "Name": "Bill", "DOB": "1/1/2000"}),
+        (Kind.INFO, {"lead": "HOURS", "msg": "hours"}),
+    ],
+)
+def test_forms_and_info_requests_are_five_statements(client, endpoint, kind, params):
+    warm(lambda: request_callback(client, endpoint, kind, mobile="2125551212", **params))
+
+    sql = statements(lambda: request_callback(client, endpoint, kind, mobile="2125550000", **params))
+
+    assert len(sql) == STATEMENTS, sql
+    assert not [s for s in sql if "SAVEPOINT" in s]
+
+
+def test_the_first_vote_for_an_unknown_keyword_makes_the_campaign_and_choice(client, endpoint):
+    request_vote(client, endpoint, "2125551212", reply="C", label="Miami")
+
+    vote = PollResponse.objects.select_related("campaign", "choice").get()
+    assert (vote.campaign.keyword, vote.campaign.needs_review) == ("FB1", True)
+    assert (vote.choice.reply, vote.choice.label, vote.choice.from_callback) == ("C", "Miami", True)
+    assert Campaign.objects.count() == 1
