@@ -41,7 +41,7 @@ WRK = ["wrk", "-t2", "-c16", "--latency", "--timeout", "10s"]
 SETUP = f"""
 from callbacks.models import Endpoint
 from campaigns.models import Campaign, Kind
-from crm.models import Subscriber
+from subscribers.models import Subscriber
 poll = Campaign.objects.create(shortcode="84700", keyword="FB1", kind=Kind.POLL, name="Vote")
 for order, (reply, label) in enumerate([("A", "Tampa"), ("B", "Orlando"), ("C", "Miami")]):
     poll.choices.create(reply=reply, label=label, order=order)

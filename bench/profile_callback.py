@@ -1,6 +1,8 @@
 """Where the time of one poll callback goes: its SQL statements and a profile of the Python.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_profile .venv/bin/python bench/profile_callback.py
+    createdb -h 127.0.0.1 -U postgres crm_bench_profile
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_profile \\
+        .venv/bin/python bench/profile_callback.py
 
 Migrates the database it is given, sends warm-up votes through Django's test client (no
 network), then `--votes` more from returning subscribers under cProfile, and prints
