@@ -6,13 +6,13 @@ caller has to remember to.
 
 import logging
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
 from campaigns.models import Response
-from campaigns.services import record, target
+from campaigns.services import record, record_at_once, target
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +31,14 @@ def process(event: CallbackEvent) -> Response | None:
 
     adding = event._state.adding
     try:
-        # Campaign and choice first, from the process's lookups: the write transaction then
-        # holds three statements and no savepoint (on SQLite, the write lock for as long).
+        # Campaign and choice first, from the process's lookups: the write then is three
+        # statements in one transaction and no savepoint (on SQLite, the write lock is held
+        # for just these), or on PostgreSQL a single statement.
         where = target(callback)
+        event.outcome, event.reason = Outcome.PROCESSED, ""
+        if adding and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            return record_at_once(event, callback, where, connection)
         with transaction.atomic():
-            event.outcome, event.reason = Outcome.PROCESSED, ""
             event.save()
             return record(event, callback, where)
     except Exception as e:

@@ -47,6 +47,21 @@ class SubscriberManager(models.Manager):
         callbacks for one number make one subscriber and neither's fields are lost. No
         savepoint, no second statement.
         """
+        sql, params = self.upsert_sql(
+            mobile, country=country, carrier=carrier, fields=fields, seen_at=seen_at
+        )
+        return self.raw(sql, params)[0]
+
+    def upsert_sql(
+        self,
+        mobile: str,
+        *,
+        country: str = "",
+        carrier: str = "",
+        fields: dict | None = None,
+        seen_at: datetime | None = None,
+    ) -> tuple[str, list]:
+        """upsert()'s statement and parameters, RETURNING the row (callbacks compose it)."""
         seen_at = seen_at or timezone.now()
         vendor, ops = connections[self.db].vendor, connections[self.db].ops
         # Only constants are formatted in; every value is a parameter.
@@ -61,16 +76,9 @@ class SubscriberManager(models.Manager):
                 updated_at = excluded.updated_at
             RETURNING *"""  # noqa: S608
         seen = ops.adapt_datetimefield_value(seen_at)
-        params = [
-            mobile,
-            country or "",
-            carrier or "",
-            json.dumps(non_blank(fields or {})),
-            seen,
-            seen,
-            ops.adapt_datetimefield_value(timezone.now()),
-        ]
-        return self.raw(sql, params)[0]
+        now = ops.adapt_datetimefield_value(timezone.now())
+        given = json.dumps(non_blank(fields or {}))
+        return sql, [mobile, country or "", carrier or "", given, seen, seen, now]
 
 
 class Subscriber(models.Model):
