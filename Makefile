@@ -8,7 +8,7 @@ SECRET_KEY_FILE := .secret_key
 # Local runs: plain HTTP on localhost, a generated secret key kept out of git.
 export DJANGO_LOCAL ?= 1
 
-.PHONY: run test test-fast lint check bench clean
+.PHONY: run test test-fast lint check bench bench-admin clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,9 +36,15 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/pytest -m "not slow"
 
-# Admin pages and the CSV export timed on a large data set (docs/benchmarks.md).
-# Needs DATABASE_URL pointing at a database filled by `manage.py generate_demo_data`.
+# Callbacks against a one-INSERT floor, one vote's profile and the million-row CSV export, on
+# SQLite and PostgreSQL (127.0.0.1:5432, user postgres), written to docs/benchmarks.md.
+# Needs Debian's wrk (apt-get install wrk).
 bench: $(VENV)/.installed
+	$(PY) bench/report.py
+
+# Admin pages timed on a large data set (docs/benchmarks-admin.md). Needs DATABASE_URL
+# pointing at a database filled by `manage.py generate_demo_data`.
+bench-admin: $(VENV)/.installed
 	$(PY) bench/admin_pages.py
 
 lint: $(VENV)/.installed
