@@ -7,6 +7,8 @@ any change to campaigns or choices), and reads that one row before each callback
 made anywhere is seen by the next callback everywhere.
 """
 
+from django.db import connections, router
+
 from campaigns.models import Campaign, CatalogVersion, PollChoice
 
 # Past this many lookups the process starts afresh: a flood of different keywords cannot
@@ -16,7 +18,12 @@ MAX_ENTRIES = 10_000
 
 def current_version() -> int | None:
     """The catalog's version now; None when the row is missing (a just-emptied database)."""
-    return CatalogVersion.objects.filter(pk=1).values_list("version", flat=True).first()
+    # Plain SQL: this runs before every callback, and the ORM would compile it every time.
+    table = CatalogVersion._meta.db_table
+    with connections[router.db_for_read(CatalogVersion)].cursor() as cursor:
+        cursor.execute(f"SELECT version FROM {table} WHERE id = 1")  # noqa: S608 - a constant
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 class Lookups:
