@@ -27,6 +27,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,6 +210,19 @@ def server_env(database: str, tmp: str) -> dict:
     }
 
 
+def wait_until_up(url: str) -> None:
+    """gunicorn accepts connections before its workers have loaded Django: wait for them."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/bench/bare/", timeout=30).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def measure(database: str, args) -> dict:
     tmp = tempfile.mkdtemp()
     env = server_env(database, tmp)
@@ -217,6 +232,7 @@ def measure(database: str, args) -> dict:
     at_rate = {}
     block = iter(range(3_000_000, 10_000_000, 200_000))  # fresh numbers per run
     with gunicorn(env, "--workers", str(args.workers)) as (_proc, url):
+        wait_until_up(url)
         # Warm up every worker: imports, connections, the campaign rows.
         for _name, prefix, mode in rows:
             wrk(url, prefix, mode, next(block), 3)
@@ -229,6 +245,7 @@ def measure(database: str, args) -> dict:
     # `make run`'s configuration, threads in fewer processes: the floor and a returning vote.
     make_run = {}
     with gunicorn(env, "--workers", "2", "--threads", "4") as (_proc, url):
+        wait_until_up(url)
         for _name, prefix, mode in rows[1:3]:
             wrk(url, prefix, mode, next(block), 3)
         for name, prefix, mode in rows[1:3]:
@@ -276,7 +293,7 @@ def report(database: str, figures: dict, args) -> str:
             f"{name} at 70% of its maximum: p99 {r['p99']:.0f} ms, "
             + ("target met" if r["p99"] < 100 else f"{r['p99'] - 100:.0f} ms over 100 ms")
         )
-    run_floor = figures["make_run"]["floor: INSERT one row"]["rps"]
+    run_floor = figures["make_run"]["floor: INSERT one row"]["rps"] or float("nan")
     lines += [
         "",
         "| `make run`'s 2 workers x 4 threads (one pass) | requests/s | vs its floor | p99 ms |",
