@@ -88,12 +88,22 @@ class QueryRows:
 
     def __init__(self, queryset: QuerySet, paths: list[str], keys: list[str] | None, iso=False):
         self.queryset, self.paths, self.keys, self.iso = queryset, paths, keys, iso
+        self._rows: Iterator[tuple] | None = None
 
     def iso_times(self) -> "QueryRows":
         """The same rows with times in ISO 8601 (2025-06-01T14:00:00+00:00)."""
         return QueryRows(self.queryset, self.paths, self.keys, iso=True)
 
-    def __iter__(self) -> Iterator[tuple]:
+    # An iterator, as table()'s rows always were: read once, and islice() continues it.
+    def __iter__(self) -> "QueryRows":
+        return self
+
+    def __next__(self) -> tuple:
+        if self._rows is None:
+            self._rows = self._read()
+        return next(self._rows)
+
+    def _read(self) -> Iterator[tuple]:
         for row in self.queryset.values_list(*self.paths).iterator(chunk_size=CHUNK_SIZE):
             if self.keys is not None:
                 extra = row[-1] if isinstance(row[-1], dict) else {}
