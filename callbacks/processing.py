@@ -6,13 +6,14 @@ caller has to remember to.
 
 import logging
 
-from django.db import connection, transaction
+from django.db import transaction
 
+from callbacks.dedupe import DuplicateCallback, claim_first
 from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
 from campaigns.models import Response
-from campaigns.services import record, record_at_once, target
+from campaigns.services import record, target
 
 logger = logging.getLogger(__name__)
 
@@ -20,10 +21,13 @@ logger = logging.getLogger(__name__)
 def process(event: CallbackEvent) -> Response | None:
     """Parse and record a callback, and save the event with its outcome whatever happens.
 
-    Returns the row it produced, or None when the callback was rejected or failed.
+    Returns the row it produced, or None when the callback was rejected, failed or a duplicate.
+    A DatabaseError escapes only when not even the failed event could be saved: the database
+    cannot take the callback, and the caller must keep it (the view spools it).
     """
     try:
-        callback = parse(event.kind, read_params(event))
+        params = read_params(event)
+        callback = parse(event.kind, params)
     except InvalidCallback as e:
         return reject(event, str(e))
     except Exception as e:
@@ -31,16 +35,20 @@ def process(event: CallbackEvent) -> Response | None:
 
     adding = event._state.adding
     try:
-        # Campaign and choice first, from the process's lookups: the write then is three
-        # statements in one transaction and no savepoint (on SQLite, the write lock is held
-        # for just these), or on PostgreSQL a single statement.
+        # Campaign and choice first, from the process's lookups: the write transaction then
+        # holds four statements (event, subscriber upsert, response, duplicate claim) and no
+        # savepoint; on SQLite the write lock is held for just these.
         where = target(callback)
-        event.outcome, event.reason = Outcome.PROCESSED, ""
-        if adding and connection.vendor == "postgresql" and not connection.in_atomic_block:
-            return record_at_once(event, callback, where, connection)
         with transaction.atomic():
+            event.outcome, event.reason = Outcome.PROCESSED, ""
             event.save()
-            return record(event, callback, where)
+            row = record(event, callback, where)
+            claim_first(event, params, row.campaign.effective_duplicate_window())
+            return row
+    except DuplicateCallback as e:
+        if adding:
+            event.pk, event._state.adding = None, True
+        return mark_duplicate(event, e.first_id)
     except Exception as e:
         if adding:
             # The event's INSERT was rolled back with the rest: insert it afresh.
@@ -51,6 +59,13 @@ def process(event: CallbackEvent) -> Response | None:
 def reject(event: CallbackEvent, reason: str) -> None:
     """Invalid input: the sender is told the reason, and the request is kept with it."""
     event.outcome, event.reason = Outcome.REJECTED, reason
+    event.save()
+
+
+def mark_duplicate(event: CallbackEvent, first_id: int) -> None:
+    """A retry of a callback already recorded: kept, linked to the first, counted nowhere."""
+    event.outcome, event.reason = Outcome.DUPLICATE, f"Duplicate of callback {first_id}."
+    event.duplicate_of_id = first_id
     event.save()
 
 

@@ -13,7 +13,6 @@ from campaigns.models import (
     PollResponse,
     Response,
 )
-from lib.models import insert_sql
 from subscribers.models import Subscriber
 
 
@@ -75,30 +74,4 @@ def record(event, callback, target: Target) -> Response:
     row.subscriber = Subscriber.objects.raw(*upsert_subscriber_sql(event, callback))[0]
     row.callback = event
     row.save(force_insert=True)
-    return row
-
-
-def record_at_once(event, callback, target: Target, connection) -> Response:
-    """The event's INSERT and record() in one statement (PostgreSQL's data-modifying WITH).
-
-    One statement is atomic on its own: no BEGIN, COMMIT or savepoint, so one round trip
-    to the database instead of five. Call it outside any transaction, for a new event.
-    """
-    row = response_row(event, callback, target)
-    event_sql, event_params = insert_sql(event, connection)
-    subscriber_sql, subscriber_params = upsert_subscriber_sql(event, callback)
-    row_sql, row_params = insert_sql(
-        row,
-        connection,
-        {"subscriber_id": "(SELECT id FROM subscriber)", "callback_id": "(SELECT id FROM event)"},
-    )
-    sql = (
-        f"WITH event AS ({event_sql} RETURNING id), subscriber AS ({subscriber_sql}) "
-        f"{row_sql} RETURNING id, callback_id, subscriber_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*event_params, *subscriber_params, *row_params])
-        row.pk, event.pk, row.subscriber_id = cursor.fetchone()
-    event._state.adding = row._state.adding = False
-    row.callback = event
     return row

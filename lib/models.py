@@ -17,23 +17,3 @@ def first_or_create(queryset: models.QuerySet, **values) -> models.Model:
             return queryset.create(**values)
     except IntegrityError:
         return queryset.get()
-
-
-def insert_sql(obj: models.Model, connection, computed: dict[str, str] | None = None):
-    """(sql, params) of the INSERT that saving the unsaved `obj` would run, to compose into a
-    larger statement; `computed` gives SQL (no parameters) for some columns instead."""
-    computed = computed or {}
-    quote = connection.ops.quote_name
-    columns, values, params = [], [], []
-    for field in obj._meta.concrete_fields:
-        if field.primary_key and getattr(obj, field.attname) is None:
-            continue  # the database numbers it
-        columns.append(quote(field.column))
-        if field.column in computed:
-            values.append(computed[field.column])
-        else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
-    table = quote(obj._meta.db_table)
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(values)})"  # noqa: S608
-    return sql, params

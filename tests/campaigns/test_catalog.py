@@ -43,7 +43,7 @@ def test_a_choice_removed_and_made_again_gets_the_next_votes():
     old.delete()
     new = PollChoice.objects.create(campaign=old.campaign, reply="A", label="Anchovies")
 
-    row = vote("+12125551212", "A")
+    row = vote("+12125551213", "A")  # another voter: the same callback again is a retry
 
     assert row.choice == new
 

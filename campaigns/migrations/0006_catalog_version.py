@@ -53,7 +53,7 @@ def drop_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0003_unique_constraint_messages"),
+        ("campaigns", "0005_campaign_duplicate_window"),
     ]
 
     operations = [
