@@ -9,7 +9,7 @@ ENV_FILE ?= .env
 RUN_LOG ?= run.log
 export DJANGO_ENV_FILE := $(abspath $(ENV_FILE))
 
-.PHONY: run demo test test-fast lint check bench clean
+.PHONY: run demo test test-fast lint check bench bench-admin clean
 
 # What running needs; the test tools come only with `make test`.
 $(VENV)/.runtime: pyproject.toml
@@ -71,9 +71,15 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/pytest -m "not slow"
 
-# Admin pages and the CSV export timed on a large data set (docs/benchmarks.md).
-# Needs DATABASE_URL pointing at a database filled by `manage.py generate_demo_data`.
+# Callbacks against a one-INSERT floor, one vote's profile and the million-row CSV export, on
+# SQLite and PostgreSQL (127.0.0.1:5432, user postgres), written to docs/benchmarks.md.
+# Needs Debian's wrk (apt-get install wrk).
 bench: $(VENV)/.installed
+	$(PY) bench/report.py
+
+# Admin pages timed on a large data set (docs/benchmarks-admin.md). Needs DATABASE_URL
+# pointing at a database filled by `manage.py generate_demo_data`.
+bench-admin: $(VENV)/.installed
 	$(PY) bench/admin_pages.py
 
 lint: $(VENV)/.installed

@@ -13,7 +13,7 @@ from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
 from campaigns.models import Response
-from campaigns.services import record
+from campaigns.services import record, target
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +35,14 @@ def process(event: CallbackEvent) -> Response | None:
 
     adding = event._state.adding
     try:
+        # Campaign and choice first, from the process's lookups: the write transaction then
+        # holds four statements (event, subscriber upsert, response, duplicate claim) and no
+        # savepoint; on SQLite the write lock is held for just these.
+        where = target(callback)
         with transaction.atomic():
             event.outcome, event.reason = Outcome.PROCESSED, ""
             event.save()
-            row = record(event, callback)
+            row = record(event, callback, where)
             claim_first(event, params, row.campaign.effective_duplicate_window())
             return row
     except DuplicateCallback as e:

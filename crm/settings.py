@@ -302,3 +302,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# bench/ingest.py's yardstick views (crm/bench_views.py); never on in production.
+BENCH_VIEWS = env_bool("BENCH_VIEWS")

@@ -106,6 +106,7 @@ def test_a_campaign_window_of_zero_counts_every_copy(endpoint, settings):
 def test_the_duplicate_check_is_one_statement_and_none_when_turned_off(client, endpoint, settings):
     settings.CALLBACK_DUPLICATE_WINDOW = 600
     send(client, endpoint, Kind.POLL, VOTE)  # campaign, choice and subscriber now exist
+    send(client, endpoint, Kind.POLL, VOTE + "&n=0")  # the process now knows the campaign
     with CaptureQueriesContext(connection) as on:
         send(client, endpoint, Kind.POLL, VOTE + "&n=1")
     settings.CALLBACK_DUPLICATE_WINDOW = 0
@@ -115,7 +116,7 @@ def test_the_duplicate_check_is_one_statement_and_none_when_turned_off(client, e
 
     assert len(on) * 2 == len(off) + 2
     assert not [q for q in off.captured_queries if "callbackfingerprint" in q["sql"]]
-    assert PollResponse.objects.count() == 4
+    assert PollResponse.objects.count() == 5
 
 
 @pytest.mark.django_db
