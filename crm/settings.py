@@ -203,6 +203,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "lib.client.client_address"
 AXES_HTTP_RESPONSE_CODE = 429
+# Its start-up banner would be the first line of every command and every worker.
+AXES_VERBOSE = False
 # --- end ---
 
 
