@@ -90,6 +90,7 @@ class Traffic:
         self.random = random.Random(seed)
         self.seen: list[str] = []  # ten-digit numbers already used, to pick returning ones
         self.known: set[str] = set()
+        self.sent: set[tuple] = set()  # every callback's parameters, to never repeat one
         self.lock = threading.Lock()
 
     def number(self) -> str:
@@ -117,6 +118,16 @@ class Traffic:
             return url, self.params(kind)
 
     def params(self, kind: str) -> dict[str, str]:
+        """A new callback's parameters: never one already sent, which the product would rightly
+        take for the platform's retry of it (CALLBACK_DUPLICATE_WINDOW) and count once."""
+        while True:
+            params = self._params(kind)
+            key = (kind, *params.items())
+            if key not in self.sent:
+                self.sent.add(key)
+                return params
+
+    def _params(self, kind: str) -> dict[str, str]:
         """The parameters Sumotext's document names for this kind, in its order."""
         mobile = self.typed(self.number())
         c, r = self.campaigns, self.random
