@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
 
 from callbacks.models import CallbackEvent, Endpoint
 from callbacks.params import read_params
@@ -14,7 +15,7 @@ from subscribers.admin import MobileSearchMixin
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(ModelAdmin):
     list_display = ("name", "enabled", "created_at")
     list_filter = ("enabled",)
     readonly_fields = ("token", "created_at")
@@ -35,7 +36,7 @@ class EndpointAdmin(admin.ModelAdmin):
 
 @admin.register(CallbackEvent)
 class CallbackEventAdmin(
-    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, admin.ModelAdmin
+    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, ModelAdmin
 ):
     list_display = ("received_at", "kind", "method", "outcome", "short_reason", "produced")
     list_filter = ("outcome", "kind", "endpoint", "received_at")

@@ -1,10 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from unfold.admin import ModelAdmin, TabularInline
 
 from campaigns.activity import TIMELINE_LENGTH, timeline
-from campaigns.admin_views import poll_results_view
+from campaigns.admin_views import breakdown_view, poll_results_view
 from campaigns.models import (
     CAMPAIGN_COLUMNS,
     Campaign,
@@ -87,7 +91,7 @@ class ReplyMatchFilter(admin.SimpleListFilter):
         return queryset.exclude(choice_id__in=unmatched)
 
 
-class PollChoiceInline(admin.TabularInline):
+class PollChoiceInline(TabularInline):
     model = PollChoice
     fields = ("reply", "label", "order", "from_callback")
     extra = 2
@@ -104,9 +108,20 @@ class CampaignForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
+class CampaignAdmin(ListExportMixin, ModelAdmin):
     form = CampaignForm
-    list_display = ("__str__", "shortcode", "keyword", "kind", "needs_review", "records", "results")
+    list_display = (
+        "title",
+        "shortcode",
+        "keyword",
+        "kind",
+        "review",
+        "responses",
+        "subscribers",
+        "last_activity",
+        "results",
+    )
+    list_display_links = ("title",)
     list_filter = (NeedsReviewFilter, "kind", "shortcode")
     search_fields = ("name", "keyword", "shortcode", "reply_text")
     inlines = (PollChoiceInline,)
@@ -124,6 +139,11 @@ class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(poll_results_view),
                 name="campaigns_campaign_results",
             ),
+            path(
+                "<path:object_id>/results/by/<str:key>/",
+                self.admin_site.admin_view(breakdown_view),
+                name="campaigns_campaign_breakdown",
+            ),
             *super().get_urls(),
         ]
 
@@ -132,13 +152,39 @@ class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
         count = queryset.mark_reviewed()
         self.message_user(request, f"{count} campaign(s) marked as reviewed.", messages.SUCCESS)
 
-    @admin.display(description="Records")
-    def records(self, obj: Campaign) -> str:
-        """Links to what the campaign recorded (no counts: they would scan big tables)."""
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_activity()
+
+    @admin.display(description="Campaign", ordering="name")
+    def title(self, obj: Campaign) -> str:
+        return obj.name or obj.keyword
+
+    @admin.display(description="Status", ordering="needs_review")
+    def review(self, obj: Campaign) -> str:
+        if not obj.needs_review:
+            return mark_safe('<span class="crm-badge">Set up</span>')  # noqa: S308 - constant
+        return format_html(
+            '<span class="crm-badge crm-badge-warning">Needs review</span>'
+            '<div class="crm-reason">Unknown keyword, first seen {}</div>',
+            date_format(timezone.localtime(obj.created_at), "M j, H:i"),
+        )
+
+    @admin.display(description="Responses", ordering="responses")
+    def responses(self, obj: Campaign) -> str:
+        """The count, linking to the responses themselves."""
         model = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest}.get(obj.kind, FormSubmission)
         url = reverse(f"admin:campaigns_{model._meta.model_name}_changelist")
-        name = model._meta.verbose_name_plural
-        return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, name)
+        return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, obj.responses)
+
+    @admin.display(description="Subscribers", ordering="subscribers")
+    def subscribers(self, obj: Campaign) -> int:
+        return obj.subscribers
+
+    @admin.display(description="Last activity", ordering="last_activity_at")
+    def last_activity(self, obj: Campaign) -> str:
+        if obj.last_activity_at is None:
+            return "-"
+        return date_format(timezone.localtime(obj.last_activity_at), "M j, Y H:i")
 
     @admin.display(description="Results")
     def results(self, obj: Campaign) -> str:
@@ -149,7 +195,7 @@ class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
 
 
 class ResponseAdmin(
-    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, admin.ModelAdmin
+    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, ModelAdmin
 ):
     """The common shape of the three lists of what subscribers sent."""
 

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV
+from unfold.admin import ModelAdmin
 
 from lib.admin_export import ListExportMixin
 from lib.admin_lists import BigTableMixin, IndexedValuesFilter
@@ -42,13 +43,12 @@ class SubscriberForm(forms.ModelForm):
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(
-    BigTableMixin, MobileSearchMixin, ListExportMixin, ImportMixin, admin.ModelAdmin
-):
+class SubscriberAdmin(BigTableMixin, MobileSearchMixin, ListExportMixin, ImportMixin, ModelAdmin):
     list_display = ("mobile", "country", "carrier", "first_seen_at", "last_seen_at")
     list_filter = (
         ("country", IndexedValuesFilter),
         ("carrier", IndexedValuesFilter),
+        "first_seen_at",
         "last_seen_at",
     )
     search_fields = ("mobile", "carrier")

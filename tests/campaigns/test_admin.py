@@ -72,6 +72,25 @@ def test_campaigns_from_unknown_keywords_come_first_and_can_be_marked_reviewed(
     assert unknown.needs_review is False
 
 
+def test_the_campaign_list_shows_activity_and_why_a_campaign_needs_review(admin_client, endpoint):
+    Campaign.objects.create(shortcode="84700", keyword="QUIET", kind=Kind.POLL, name="Quiet")
+    request_vote(admin_client, endpoint, "2125551212", reply="A")
+    request_vote(admin_client, endpoint, "2125551212", reply="B")
+    request_vote(admin_client, endpoint, "2125551213", reply="A")
+    request_callback(admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="hi")
+
+    response = admin_client.get(CAMPAIGNS)
+
+    rows = {c.keyword: c for c in response.context["cl"].result_list}
+    assert (rows["FB1"].responses, rows["FB1"].subscribers) == (3, 2)
+    assert (rows["HOURS"].responses, rows["HOURS"].subscribers) == (1, 1)
+    assert (rows["QUIET"].responses, rows["QUIET"].last_activity_at) == (0, None)
+    assert rows["FB1"].last_activity_at == PollResponse.objects.latest().received_at
+    page = response.content.decode()
+    assert page.count("Needs review") >= 2 and "Unknown keyword, first seen" in page
+    assert "Set up" in page  # Quiet was set up by hand
+
+
 def test_poll_campaign_links_to_its_results(admin_client, endpoint):
     request_vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
     request_vote(admin_client, endpoint, "2125551213", reply="A", label="Tampa")
@@ -83,7 +102,7 @@ def test_poll_campaign_links_to_its_results(admin_client, endpoint):
     assert results in admin_client.get(CAMPAIGNS + f"{campaign.pk}/change/").content.decode()
     page = admin_client.get(results).content.decode()
     assert "Tampa" in page and "Miami" in page
-    assert '<td class="num">2</td>' in page and '<td class="num">1</td>' in page
+    assert '<td class="num votes">2</td>' in page and '<td class="num votes">1</td>' in page
 
 
 def test_info_campaign_has_no_results_link(admin_client, db):

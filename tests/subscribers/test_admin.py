@@ -202,7 +202,7 @@ def test_subscriber_list_drills_down_by_year(admin_client, db):
 def test_subscriber_list_offers_import_and_both_exports(admin_client, db):
     page = admin_client.get(CHANGELIST, {"country": "US"}).content.decode()
 
-    assert "href='/admin/crm/subscriber/import/' class=\"import_link\"" in page
+    assert 'href="/admin/crm/subscriber/import/"' in page
     assert 'href="/admin/crm/subscriber/export.csv?country=US"' in page
     assert 'href="/admin/crm/subscriber/export.xlsx?country=US"' in page
 
