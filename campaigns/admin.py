@@ -19,11 +19,12 @@ from campaigns.models import (
     PollResponse,
 )
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin, IndexedValuesFilter
+from lib.admin_lists import BigTableMixin, IndexedValuesFilter, JsonColumnsMixin
 from lib.filters import row_id
 from subscribers import admin as subscribers_admin
 from subscribers.admin import MobileSearchMixin
 from subscribers.models import Subscriber
+from subscribers.phone import mobile_html
 
 
 class RecordAdminMixin:
@@ -89,6 +90,35 @@ class ReplyMatchFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(choice_id__in=unmatched)
         return queryset.exclude(choice_id__in=unmatched)
+
+
+class CampaignOfKindFilter(admin.RelatedFieldListFilter):
+    """The campaign filter of a response list offers only campaigns of that list's kind."""
+
+    def field_choices(self, field, request, model_admin):
+        campaigns = Campaign.objects.filter(kind=model_admin.campaign_kind).order_by("name")
+        return [(c.pk, str(c)) for c in campaigns]
+
+
+class TookPartFilter(admin.SimpleListFilter):
+    """Subscribers who sent anything to a campaign (voted, asked, filled in the form)."""
+
+    title = "took part in"
+    parameter_name = "took_part_in"
+
+    def lookups(self, request, model_admin):
+        return [(str(c.pk), str(c)) for c in Campaign.objects.order_by("name", "keyword")]
+
+    def queryset(self, request, queryset):
+        campaign = Campaign.objects.filter(pk=row_id(self.value())).first()
+        if campaign is None:
+            return queryset
+        # Only the campaign's own kind's table: one indexed range on (campaign, ...).
+        model = RESPONSE_MODELS[campaign.kind]
+        return queryset.filter(id__in=model.objects.filter(campaign=campaign).values("subscriber"))
+
+
+RESPONSE_MODELS = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest, Kind.FORM: FormSubmission}
 
 
 class PollChoiceInline(TabularInline):
@@ -172,7 +202,7 @@ class CampaignAdmin(ListExportMixin, ModelAdmin):
     @admin.display(description="Responses", ordering="responses")
     def responses(self, obj: Campaign) -> str:
         """The count, linking to the responses themselves."""
-        model = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest}.get(obj.kind, FormSubmission)
+        model = RESPONSE_MODELS[obj.kind]
         url = reverse(f"admin:campaigns_{model._meta.model_name}_changelist")
         return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, obj.responses)
 
@@ -202,8 +232,9 @@ class ResponseAdmin(
     list_select_related = ("campaign", "subscriber")
     date_hierarchy = "received_at"
     list_per_page = 100
+    campaign_kind: str = ""
     common_filters = (
-        "campaign",
+        ("campaign", CampaignOfKindFilter),
         ("subscriber__carrier", IndexedValuesFilter),
         ("subscriber__country", IndexedValuesFilter),
         "received_at",
@@ -221,7 +252,7 @@ class ResponseAdmin(
     @admin.display(description="Mobile", ordering="subscriber__mobile")
     def mobile(self, obj) -> str:
         url = reverse("admin:crm_subscriber_change", args=[obj.subscriber_id])
-        return format_html('<a href="{}">{}</a>', url, obj.subscriber.mobile)
+        return format_html('<a href="{}">{}</a>', url, mobile_html(obj.subscriber.mobile))
 
     @admin.display(description="Carrier")
     def carrier(self, obj) -> str:
@@ -234,6 +265,7 @@ class ResponseAdmin(
 
 @admin.register(PollResponse)
 class PollResponseAdmin(ResponseAdmin):
+    campaign_kind = Kind.POLL
     list_display = ("received_at", "campaign", "mobile", "reply", "choice_label", "carrier")
     list_select_related = ("campaign", "subscriber", "choice")
     list_filter = (*ResponseAdmin.common_filters, ChoiceFilter, ReplyMatchFilter)
@@ -252,6 +284,7 @@ class PollResponseAdmin(ResponseAdmin):
 
 @admin.register(InfoRequest)
 class InfoRequestAdmin(ResponseAdmin):
+    campaign_kind = Kind.INFO
     list_display = ("received_at", "campaign", "mobile", "short_message", "carrier", "country")
     list_filter = ResponseAdmin.common_filters
     search_fields = ("message", "campaign__keyword")
@@ -263,16 +296,13 @@ class InfoRequestAdmin(ResponseAdmin):
 
 
 @admin.register(FormSubmission)
-class FormSubmissionAdmin(ResponseAdmin):
-    list_display = ("received_at", "campaign", "mobile", "summary", "carrier", "country")
+class FormSubmissionAdmin(JsonColumnsMixin, ResponseAdmin):
+    campaign_kind = Kind.FORM
+    list_display = ("received_at", "campaign", "mobile", "carrier", "country")
     list_filter = ResponseAdmin.common_filters
     # Text search inside the custom fields' JSON, as text.
     search_fields = ("fields", "campaign__keyword")
     export_json_field = "fields"
-
-    @admin.display(description="Fields")
-    def summary(self, obj: FormSubmission) -> str:
-        return ", ".join(f"{name}={value}" for name, value in obj.fields.items())[:120]
 
 
 # A subscriber's page shows what they sent, which campaigns know: this app extends the page
@@ -282,6 +312,7 @@ admin.site.unregister(Subscriber)
 
 @admin.register(Subscriber)
 class SubscriberAdmin(subscribers_admin.SubscriberAdmin):
+    list_filter = (*subscribers_admin.SubscriberAdmin.list_filter, TookPartFilter)
     readonly_fields = (*subscribers_admin.SubscriberAdmin.readonly_fields, "activity")
     fields = (*subscribers_admin.SubscriberAdmin.fields, "activity")
 

@@ -144,6 +144,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Our date and time formats (crm/formats/en/formats.py) over the locale's.
+FORMAT_MODULE_PATH = ["crm.formats"]
 
 STATIC_URL = "static/"
 # Local runs serve static files straight from the apps (no collectstatic needed);

@@ -6,10 +6,10 @@ from import_export.formats.base_formats import CSV
 from unfold.admin import ModelAdmin
 
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin, IndexedValuesFilter
+from lib.admin_lists import BigTableMixin, IndexedValuesFilter, JsonColumnsMixin
 from subscribers.imports import SubscriberResource
 from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber
-from subscribers.phone import InvalidMobile, normalise_mobile
+from subscribers.phone import InvalidMobile, mobile_html, normalise_mobile
 
 
 class MobileSearchMixin:
@@ -43,15 +43,20 @@ class SubscriberForm(forms.ModelForm):
 
 
 @admin.register(Subscriber)
-class SubscriberAdmin(BigTableMixin, MobileSearchMixin, ListExportMixin, ImportMixin, ModelAdmin):
-    list_display = ("mobile", "country", "carrier", "first_seen_at", "last_seen_at")
+class SubscriberAdmin(
+    BigTableMixin, JsonColumnsMixin, MobileSearchMixin, ListExportMixin, ImportMixin, ModelAdmin
+):
+    list_display = ("number", "country", "carrier", "first_seen_at", "last_seen_at")
+    list_display_links = ("number",)
     list_filter = (
         ("country", IndexedValuesFilter),
         ("carrier", IndexedValuesFilter),
         "first_seen_at",
         "last_seen_at",
     )
-    search_fields = ("mobile", "carrier")
+    # Custom-field values too ("Bill", "10024"): a trigram index serves it on PostgreSQL.
+    search_fields = ("mobile", "carrier", "fields")
+    search_help_text = "A mobile number typed any way, a carrier, or a custom field's value"
     date_hierarchy = "last_seen_at"
     readonly_fields = ("first_seen_at", "last_seen_at", "updated_at")
     fields = ("mobile", "country", "carrier", "fields", *readonly_fields)
@@ -61,6 +66,10 @@ class SubscriberAdmin(BigTableMixin, MobileSearchMixin, ListExportMixin, ImportM
     export_json_field = "fields"
 
     form = SubscriberForm
+
+    @admin.display(description="Mobile", ordering="mobile")
+    def number(self, obj: Subscriber) -> str:
+        return mobile_html(obj.mobile)
 
     def get_readonly_fields(self, request, obj=None):
         # The number is who the subscriber is: callbacks find them by it.

@@ -3,6 +3,7 @@
 import phonenumbers
 import pycountry
 from django.conf import settings
+from django.utils.html import format_html
 from phonenumbers import geocoder
 
 
@@ -45,9 +46,11 @@ def region_of(e164: str) -> str:
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
 
 
-def display_mobile(e164: str, default_country: str) -> str:
+def display_mobile(e164: str, default_country: str | None = None) -> str:
     """How a person reads the number: national for the default country ("(212) 555-1212"),
-    international otherwise ("+44 7700 900123"). The stored E.164 text if it will not parse."""
+    international otherwise ("+44 7700 900123"). The stored E.164 text if it will not parse.
+    `default_country`: settings.DEFAULT_COUNTRY unless given."""
+    default_country = default_country or settings.DEFAULT_COUNTRY
     try:
         number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
@@ -77,3 +80,8 @@ def us_state(e164: str) -> str:
 
 # NANP regions whose numbers the geocoder describes by US state or territory.
 US_REGIONS = {"US", "PR", "GU", "VI", "AS", "MP"}
+
+
+def mobile_html(e164: str) -> str:
+    """The number as a person reads it, the stored E.164 form on hover."""
+    return format_html('<span title="{}">{}</span>', e164, display_mobile(e164))

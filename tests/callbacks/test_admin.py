@@ -72,7 +72,8 @@ def test_callback_log_queries_do_not_grow_with_page_size(admin_client, endpoint)
     many, page = queries(admin_client, EVENTS)
 
     assert page.content.decode().count('/change/">') >= 60
-    assert (few, many) == (6 + ESTIMATE_QUERY, 6 + ESTIMATE_QUERY)
+    # + the choices of the campaign, carrier and country filters.
+    assert (few, many) == (10 + ESTIMATE_QUERY, 10 + ESTIMATE_QUERY)
 
 
 def test_admin_home_shows_callbacks_review_and_problems(admin_client, endpoint):
@@ -157,3 +158,18 @@ def test_an_event_whose_parameters_cannot_be_read_still_opens(admin_client, endp
     page = admin_client.get(f"{EVENTS}{event.pk}/change/")
     assert page.status_code == 200
     assert "too many parameters" in page.content.decode()
+
+
+def test_the_callback_log_filters_by_campaign_carrier_and_country(admin_client, endpoint):
+    request_vote(admin_client, endpoint, "2125551212", carrier="VZ")
+    request_vote(admin_client, endpoint, "+442071838750", carrier="EE")
+    request_callback(admin_client, endpoint, "info", lead="HOURS", mobile="2125551213", msg="hi")
+    hours = Campaign.objects.get(keyword="HOURS")
+
+    def listed(**params) -> set[str]:
+        cl = admin_client.get(EVENTS, params).context["cl"]
+        return {event.record.subscriber.mobile for event in cl.result_list}
+
+    assert listed(campaign=hours.pk) == {"+12125551213"}
+    assert listed(carrier="EE") == {"+442071838750"}
+    assert listed(country="US") == {"+12125551212", "+12125551213"}
