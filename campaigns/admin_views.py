@@ -94,6 +94,12 @@ def results_csv(results: PollResults, days: tuple) -> HttpResponse:
 COLORS = ("#9333ea", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#6366f1", "#ec4899", "#84cc16")
 
 
+def choice_name(choice) -> str:
+    """ "A: Tampa"; a reply made from a callback shows upper-case, however it was typed."""
+    reply = choice.reply.upper() if choice.from_callback else choice.reply
+    return f"{reply}: {choice.label}"
+
+
 def choice_color(n: int) -> str:
     return COLORS[n % len(COLORS)]
 
@@ -110,7 +116,7 @@ def timeline_chart(timeline: Timeline, choices: list) -> str:
             "labels": [period_label(p, timeline.unit) for p in timeline.periods],
             "datasets": [
                 {
-                    "label": f"{choice.reply}: {choice.label}",
+                    "label": choice_name(choice),
                     "data": timeline.votes.get(choice.pk, [0] * len(timeline.periods)),
                     "borderColor": choice_color(n),
                     "backgroundColor": choice_color(n),
@@ -126,7 +132,7 @@ LINE_OPTIONS = json.dumps(
         "animation": False,
         "responsive": True,
         "maintainAspectRatio": False,
-        "elements": {"point": {"radius": 0}, "line": {"borderWidth": 2, "tension": 0.2}},
+        "elements": {"point": {"radius": 2}, "line": {"borderWidth": 2, "tension": 0.2}},
         "interaction": {"mode": "index", "intersect": False},
         "plugins": {"legend": {"display": True, "position": "bottom"}},
         "scales": {
@@ -248,7 +254,7 @@ def breakdown_view(request: HttpRequest, object_id: str, key: str) -> HttpRespon
         "labels": [row.value for row in found.rows],
         "datasets": [
             {
-                "label": f"{choice.reply}: {choice.label}",
+                "label": choice_name(choice),
                 "data": [row.votes.get(choice.pk, 0) for row in found.rows],
                 "backgroundColor": choice_color(n),
             }
@@ -270,7 +276,7 @@ def breakdown_view(request: HttpRequest, object_id: str, key: str) -> HttpRespon
 
 
 def breakdown_csv(campaign: Campaign, found: Breakdown) -> HttpResponse:
-    header = (found.dimension.label, *(f"{c.reply}: {c.label}" for c in found.choices), "votes")
+    header = (found.dimension.label, *(choice_name(c) for c in found.choices), "votes")
     rows = (
         (row.value, *(row.votes.get(c.pk, 0) for c in found.choices), row.total)
         for row in found.rows

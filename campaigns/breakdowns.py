@@ -130,7 +130,8 @@ def breakdown(
         name = dim.key.removeprefix("field:")
         rows = _grouped(votes, KeyTextTransform(name, "subscriber__fields"))
         table = _regroup(rows, lambda raw, _: (raw or "").strip() or UNKNOWN)
-    return Breakdown(dim, list(campaign.choices.all()), _rows(table, dim == AGE))
+    choices = sorted(campaign.choices.all(), key=lambda c: (c.order, c.reply.lower()))
+    return Breakdown(dim, choices, _rows(table, dim == AGE))
 
 
 def _rows(table: dict[str, Counter], in_band_order: bool) -> list[BreakdownRow]:

@@ -61,6 +61,11 @@ def log_in(page, server: str) -> None:
     page.wait_for_selector("#dashboard")
 
 
+def wait_for_chart(page, canvas_id: str) -> None:
+    """Until Unfold's Chart.js has drawn the chart on that canvas (after the page loads)."""
+    page.wait_for_function("(id) => !!Chart.getChart(document.getElementById(id))", arg=canvas_id)
+
+
 def overflow(page, selector: str = "body") -> int:
     """How many pixels the element's content sticks out to the right (0: nothing cut off)."""
     return page.evaluate(
@@ -129,6 +134,8 @@ def test_a_marketer_runs_a_poll_from_the_admin(server, sumotext, browser_page):
         )
         assert answer == "OK"
     callback(server, endpoint, "info", lead="FB1", mobile="2125551212", msg="=HYPERLINK(x)")
+    form = {"shortcode": "84700", "key": "JOIN", "Name": "Bill", "Zip": "10024"}
+    callback(server, endpoint, "form", mobile="2125551212", **form)
     with pytest.raises(HTTPError) as rejected:
         callback(server, endpoint, "poll", mobile="not-a-number", key="FB1", reply="A")
     assert rejected.value.code == 400
@@ -139,6 +146,7 @@ def test_a_marketer_runs_a_poll_from_the_admin(server, sumotext, browser_page):
     rows = {cell[1].replace("from a callback", "").strip(): (cell[0], cell[2]) for cell in cells}
     assert rows == {"Tampa": ("A", "2"), "Miami": ("B", "1"), "Orlando": ("C", "1")}
     # The chart is drawn, with a line per choice and labelled axes.
+    wait_for_chart(page, "chart-timeline")
     chart = page.evaluate(
         "() => { const c = Chart.getChart(document.getElementById('chart-timeline'));"
         " return {lines: c.data.datasets.length, x: c.scales.x.ticks.length > 0,"
@@ -169,19 +177,28 @@ def test_a_marketer_runs_a_poll_from_the_admin(server, sumotext, browser_page):
     page.click("#result_list tbody a")
     timeline = page.inner_text(".timeline")
     assert timeline.index("=HYPERLINK(x)") < timeline.index("A: Tampa")
+    # Custom fields, a row each: change one, add one.
+    page.fill("input[name=fields_value][value='10024']", "10025")
+    page.click("button[data-add-row]")
+    page.locator("input[name=fields_key]").last.fill("City")
+    page.locator("input[name=fields_value]").last.fill("New York")
+    page.click("[name=_continue]")
+    page.wait_for_selector("input[name=fields_value][value='New York']")
+    assert page.locator("input[name=fields_value][value='10025']").count() == 1
     screenshot(page, "subscriber")
 
     page.goto(f"{server}/admin/")
     assert page.inner_text("#card-subscribers") == "4"
-    assert page.inner_text("#card-callbacks") == "6"
+    assert page.inner_text("#card-callbacks") == "7"
     assert "1 rejected" in page.inner_text("#dashboard-problems")
     assert "Best city (84700 FB1)" in page.inner_text("#dashboard-busiest")
+    wait_for_chart(page, "chart-callbacks")
     assert (
         page.evaluate(
             "() => Chart.getChart(document.getElementById('chart-callbacks'))"
             ".data.datasets[0].data.at(-1)"
         )
-        == 5
+        == 6
     )
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.click("#dashboard-urls button[data-copy*='/poll/']")

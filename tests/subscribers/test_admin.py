@@ -320,3 +320,39 @@ def test_custom_fields_are_columns_and_their_values_are_searchable(admin_client,
     assert 'class="field-fields_Name' in page and ">Bill<" in page and ">33101<" in page
     assert "+12125551212" in by_zip and "+12125551213" not in by_zip
     assert "+12125551213" in by_name and "+12125551212" not in by_name
+
+
+def test_staff_edit_custom_fields_row_by_row(admin_client, db):
+    subscriber = Subscriber.objects.create(
+        mobile="+12125551212", fields={"Name": "Bill", "Zip": "10024"}
+    )
+    url = f"{CHANGELIST}{subscriber.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert 'name="fields_key" value="Zip"' in page and 'name="fields_value" value="10024"' in page
+
+    admin_client.post(
+        url,
+        {
+            "country": "US",
+            "carrier": "",
+            # Name renamed in place, Zip emptied (removed), a new field in an empty row.
+            "fields_key": ["Name", "Zip", "City", ""],
+            "fields_value": ["William", "", "Tampa", ""],
+        },
+    )
+
+    subscriber.refresh_from_db()
+    assert subscriber.fields == {"Name": "William", "City": "Tampa"}
+
+
+def test_a_custom_field_named_twice_is_explained(admin_client, db):
+    subscriber = Subscriber.objects.create(mobile="+12125551212")
+    url = f"{CHANGELIST}{subscriber.pk}/change/"
+
+    response = admin_client.post(
+        url, {"country": "US", "fields_key": ["Zip", "Zip"], "fields_value": ["1", "2"]}
+    )
+
+    assert "The field &#x27;Zip&#x27; appears twice." in response.content.decode()
+    subscriber.refresh_from_db()
+    assert subscriber.fields == {}
