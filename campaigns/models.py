@@ -46,7 +46,7 @@ class CampaignQuerySet(models.QuerySet):
             return Case(*whens, default=default)
 
         return self.annotate(
-            responses=by_kind(Count("id"), Value(0)),
+            responses=by_kind(Count("*"), Value(0)),
             subscribers=by_kind(Count("subscriber", distinct=True), Value(0)),
             last_activity_at=by_kind(Max("received_at"), Value(None, models.DateTimeField())),
         )

@@ -74,7 +74,7 @@ def signups_per_day(today: date, days: int = SIGNUP_DAYS) -> list[tuple[date, in
         Subscriber.objects.filter(first_seen_at__gte=local_midnight(first))
         .annotate(day=TruncDate("first_seen_at"))
         .values_list("day")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
         .order_by()
     )
     return [
@@ -92,7 +92,7 @@ def callbacks_per_hour(now: datetime, hours: int = CALLBACK_HOURS) -> list[tuple
         CallbackEvent.objects.filter(received_at__gte=first)
         .annotate(hour=TruncHour("received_at"))
         .values_list("hour", "outcome")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
         .order_by()
     )
     for hour, outcome, n in rows:
@@ -108,7 +108,7 @@ def campaign_activity(first: date) -> dict[int, Counter]:
             model.objects.filter(received_at__gte=local_midnight(first))
             .annotate(day=TruncDate("received_at"))
             .values_list("campaign", "day")
-            .annotate(n=Count("id"))
+            .annotate(n=Count("*"))
             .order_by()
         )
         for campaign, day, n in rows:

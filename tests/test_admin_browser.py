@@ -170,8 +170,8 @@ def test_a_marketer_runs_a_poll_from_the_admin(server, sumotext, browser_page):
         page.click("a.export-csv")
     exported = Path(download.value.path()).read_text()
     rows = list(csv.DictReader(io.StringIO(exported)))
-    assert sorted(row["mobile"] for row in rows) == ["+12125551212", "+13055550000"]
-    assert {row["choice"] for row in rows} == {"Tampa"}
+    assert sorted(row["Mobile"] for row in rows) == ["+12125551212", "+13055550000"]
+    assert {row["Choice"] for row in rows} == {"Tampa"}
 
     page.goto(f"{server}/admin/crm/subscriber/?q=212-555-1212")
     page.click("#result_list tbody a")

@@ -206,16 +206,16 @@ def test_votes_export_follows_the_filters(admin_client, endpoint):
 
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].split(",") == [
-        "received_at",
-        "mobile",
-        "country",
-        "carrier",
-        "shortcode",
-        "keyword",
-        "campaign",
-        "reply",
-        "label_sent",
-        "choice",
+        "Received at",
+        "Mobile",
+        "Country",
+        "Carrier",
+        "Short code",
+        "Keyword",
+        "Campaign",
+        "Reply",
+        "Label sent",
+        "Choice",
     ]
     assert len(lines) == 2
     assert ",+13055550000,US,TM,84700,FB1,FB1,B,Miami,Miami" in lines[1]
@@ -232,7 +232,7 @@ def test_form_submissions_export_expands_custom_fields(admin_client, endpoint):
     response = admin_client.get("/admin/campaigns/formsubmission/export.csv")
 
     lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[0].endswith(",campaign,Name,Zip")
+    assert lines[0].endswith(",Campaign,Name,Zip")
     assert any("+12125551212" in line and line.endswith(",Bill,") for line in lines)
     assert any("+13055550000" in line and line.endswith(",,33101") for line in lines)
 
