@@ -40,6 +40,8 @@ EVENT_FIELDS = (
     "remote_addr",
     "outcome",
     "reason",
+    "duplicate_of",
+    "spooled_at",
 )
 
 

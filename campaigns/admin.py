@@ -130,7 +130,15 @@ class PollChoiceInline(TabularInline):
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
-        fields = ("name", "shortcode", "keyword", "kind", "reply_text", "needs_review")
+        fields = (
+            "name",
+            "shortcode",
+            "keyword",
+            "kind",
+            "reply_text",
+            "duplicate_window",
+            "needs_review",
+        )
         widgets = {
             # reply_counter.js shows the length and SMS segments under this box.
             "reply_text": forms.Textarea(attrs={"rows": 3, "data-sms-counter": "1"}),
@@ -152,6 +160,7 @@ class CampaignAdmin(ListExportMixin, ModelAdmin):
         "results",
     )
     list_display_links = ("title",)
+    readonly_fields = ("review_reason",)
     list_filter = (NeedsReviewFilter, "kind", "shortcode")
     search_fields = ("name", "keyword", "shortcode", "reply_text")
     inlines = (PollChoiceInline,)
@@ -177,6 +186,14 @@ class CampaignAdmin(ListExportMixin, ModelAdmin):
             *super().get_urls(),
         ]
 
+    def get_search_results(self, request, queryset, search_term):
+        """Also the campaigns whose keyword is the term as callbacks compare keywords
+        (ＫＥＹ finds KEY)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            found |= queryset.with_keyword(search_term)
+        return found, may_have_duplicates
+
     @admin.action(description="Mark selected campaigns as reviewed")
     def mark_reviewed(self, request, queryset):
         count = queryset.mark_reviewed()
@@ -195,7 +212,8 @@ class CampaignAdmin(ListExportMixin, ModelAdmin):
             return mark_safe('<span class="crm-badge">Set up</span>')  # noqa: S308 - constant
         return format_html(
             '<span class="crm-badge crm-badge-warning">Needs review</span>'
-            '<div class="crm-reason">Unknown keyword, first seen {}</div>',
+            '<div class="crm-reason">{} Since {}.</div>',
+            obj.review_reason or "Made from a callback.",
             date_format(timezone.localtime(obj.created_at), "M j, H:i"),
         )
 

@@ -7,6 +7,7 @@ from itertools import islice
 
 from django.db import IntegrityError, transaction
 from django_filters import rest_framework as filters
+from django_filters.constants import EMPTY_VALUES
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -23,6 +24,7 @@ from campaigns.models import (
     PollChoice,
     PollResponse,
     clean_keyword,
+    keyword_key,
 )
 from campaigns.results import Counting, poll_results
 from lib.exports import CHUNK_SIZE
@@ -58,10 +60,13 @@ class CampaignSerializer(serializers.ModelSerializer):
             "kind",
             "name",
             "reply_text",
+            "duplicate_window",
             "needs_review",
+            "review_reason",
             "created_at",
             "choices",
         )
+        read_only_fields = ("review_reason",)
 
     def validate_keyword(self, value: str) -> str:
         return clean_keyword(value)
@@ -121,17 +126,20 @@ class PollChoiceFilter(filters.FilterSet):
         fields = ()
 
 
-class KeywordFilter(SameTextFilter):
-    """A keyword in any case and spacing, as a callback's keyword is matched."""
+class KeywordFilter(filters.CharFilter):
+    """A keyword in any case, width or spacing, compared as callbacks compare it
+    (campaigns.models.keyword_key). field_name names a keyword_key column."""
 
-    def prepare(self, value: str) -> str:
-        return clean_keyword(value)
+    def filter(self, queryset, value):
+        if value in EMPTY_VALUES:
+            return queryset
+        return queryset.filter(**{self.field_name: keyword_key(value)})
 
 
 class CampaignFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=Kind.choices)
     shortcode = filters.CharFilter(field_name="shortcode")
-    keyword = KeywordFilter(field_name="keyword")
+    keyword = KeywordFilter(field_name="keyword_key")
     needs_review = filters.BooleanFilter()
 
     class Meta:
@@ -265,7 +273,7 @@ class PollChoiceViewSet(
 
 class ResponseFilter(filters.FilterSet):
     campaign = IdFilter(field_name="campaign")
-    keyword = KeywordFilter(field_name="campaign__keyword", help_text="In any case.")
+    keyword = KeywordFilter(field_name="campaign__keyword_key", help_text="In any case.")
     shortcode = filters.CharFilter(field_name="campaign__shortcode")
     carrier = SameTextFilter(field_name="subscriber__carrier", help_text="In any case.")
     country = CountryFilter(field_name="subscriber__country")

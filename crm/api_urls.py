@@ -4,7 +4,6 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 
 from callbacks.api import CallbackEventViewSet
@@ -15,7 +14,7 @@ from campaigns.api import (
     PollChoiceViewSet,
     PollResponseViewSet,
 )
-from lib.rest import PasswordRateThrottle
+from lib.logins import PasswordTokenView
 from subscribers.api import SubscriberViewSet
 
 app_name = "api"
@@ -47,7 +46,7 @@ def docs_page(view):
 
 
 urlpatterns = [
-    path("token/", ObtainAuthToken.as_view(throttle_classes=[PasswordRateThrottle]), name="token"),
+    path("token/", PasswordTokenView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", docs_page(SpectacularSwaggerView.as_view(url_name="api:schema")), name="docs"),
     path(

@@ -17,8 +17,9 @@ from rest_framework import renderers, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import UserRateThrottle
 
+from lib.client import client_address
 from lib.exports import Column, csv_response, table
 
 VIEW_PERMISSION = ["%(app_label)s.view_%(model_name)s"]
@@ -37,24 +38,23 @@ class ModelPermissions(DjangoModelPermissions):
     }
 
 
-class TokenRateThrottle(UserRateThrottle):
+class ClientAddressMixin:
+    """Anonymous requests are counted per client address as lib.client reads it, never per
+    an X-Forwarded-For that no trusted proxy wrote."""
+
+    def get_ident(self, request) -> str:
+        return client_address(request) or ""
+
+
+class TokenRateThrottle(ClientAddressMixin, UserRateThrottle):
     """Requests per integration user, so per token: each integration has its own user.
 
     The rate is read from settings when a request comes, so tests and deployments can set it.
+    Counted in the cache (settings.CACHES): per process by default, shared through Redis.
     """
 
     def get_rate(self) -> str:
         return settings.API_RATE_LIMIT
-
-
-class PasswordRateThrottle(AnonRateThrottle):
-    """Token requests per client address: a password guesser gets a few tries a minute.
-
-    Like every throttle here it counts in the process's cache, so per gunicorn worker.
-    """
-
-    def get_rate(self) -> str:
-        return "10/min"
 
 
 class TimeCursorPagination(CursorPagination):

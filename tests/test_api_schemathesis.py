@@ -29,7 +29,13 @@ schema = schemathesis.openapi.from_dict(
 
 @schemathesis.check
 def served_as_superuser(ctx, response, case):
-    """A superuser's request refused or throttled would test nothing behind the door."""
+    """A superuser's request refused or throttled would test nothing behind the door.
+
+    Except /api/token/: a stream of generated passwords is what its throttle and lockout
+    exist to stop (whatever the Authorization header says), so 429 is its right answer.
+    """
+    if response.status_code == 429 and case.path == "/api/token/":
+        return
     if response.status_code in (401, 403, 429):
         raise AssertionError(f"{response.status_code}: the request never reached the endpoint")
 

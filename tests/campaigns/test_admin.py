@@ -88,7 +88,8 @@ def test_the_campaign_list_shows_activity_and_why_a_campaign_needs_review(admin_
     assert (rows["QUIET"].responses, rows["QUIET"].last_activity_at) == (0, None)
     assert rows["FB1"].last_activity_at == PollResponse.objects.latest().received_at
     page = response.content.decode()
-    assert page.count("Needs review") >= 2 and "Unknown keyword, first seen" in page
+    assert page.count("Needs review") >= 2
+    assert "Made from a callback: nobody had set up this keyword. Since" in page
     assert "Set up" in page  # Quiet was set up by hand
 
 
@@ -329,3 +330,13 @@ def test_each_list_offers_only_campaigns_of_its_kind(admin_client, endpoint):
 
     assert offered(VOTES) == {poll.pk, poll2.pk}
     assert offered("/admin/campaigns/inforequest/") == {info.pk, info2.pk}
+
+
+def test_a_marketer_sets_a_campaigns_own_duplicate_window(admin_client, db):
+    fields = {"name": "Hours", "keyword": "HOURS", "kind": Kind.INFO, **inline_data([])}
+    admin_client.post(CAMPAIGNS + "add/", {**fields, "duplicate_window": "30"})
+    admin_client.post(CAMPAIGNS + "add/", {**fields, "keyword": "MENU", "duplicate_window": ""})
+
+    windows = dict(Campaign.objects.values_list("keyword", "duplicate_window"))
+    assert windows == {"HOURS": 30, "MENU": None}
+    assert Campaign.objects.get(keyword="MENU").effective_duplicate_window() == 600
