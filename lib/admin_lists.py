@@ -160,7 +160,9 @@ class JsonColumnsMixin:
         rows = self.model.objects.order_by("-pk").values_list(self.json_columns_field, flat=True)
         for fields in rows[: self.json_columns_sample]:
             counts.update(key for key in (fields or {}) if isinstance(key, str))
-        return [key for key, _ in counts.most_common(self.json_columns_max)]
+        # Ties in name order: PostgreSQL's jsonb keeps its keys in an order of its own.
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
+        return [key for key, _ in ranked[: self.json_columns_max]]
 
     def get_list_display(self, request):
         keys = self.json_columns(request)
