@@ -220,7 +220,7 @@ def dashboard(request: HttpRequest, now: datetime | None = None) -> dict:
                 {
                     "label": label,
                     "data": [counts[outcome] for _, counts in hourly],
-                    "backgroundColor": outcome_colors[outcome],
+                    "backgroundColor": outcome_colors.get(outcome, "var(--color-base-400)"),
                 }
                 for outcome, label in Outcome.choices
             ],

@@ -117,7 +117,7 @@ def test_the_dashboard_charts_new_subscribers_and_callbacks(admin_client, endpoi
     callbacks = json.loads(page.context["dashboard"]["callbacks_chart"])
     assert len(callbacks["labels"]) == 48
     per_outcome = {d["label"]: d["data"][-1] for d in callbacks["datasets"]}
-    assert per_outcome == {"Processed": 2, "Rejected": 1, "Failed": 0}
+    assert per_outcome == {"Processed": 2, "Rejected": 1, "Failed": 0, "Duplicate": 0}
 
 
 def test_callback_urls_with_copy_buttons_only_for_who_may_change_endpoints(
