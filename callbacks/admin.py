@@ -10,15 +10,18 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
 
 from callbacks.models import CallbackEvent, Endpoint
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback
-from campaigns.admin import RecordAdminMixin
-from campaigns.models import FormSubmission, InfoRequest, Kind, PollResponse
+from campaigns.admin import RESPONSE_MODELS, RecordAdminMixin
+from campaigns.models import Campaign, Kind
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin
+from lib.admin_lists import BigTableMixin, distinct_values
+from lib.filters import row_id
 from subscribers.admin import MobileSearchMixin
+from subscribers.models import Subscriber
 
 # How long an old token keeps working after a rotation: long enough to paste the new URLs.
 GRACE_PERIODS = {
@@ -36,7 +39,7 @@ class RotateTokenForm(forms.Form):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(ModelAdmin):
     """The token is the endpoint's only secret: whole only to those who may change endpoints."""
 
     list_display = ("name", "enabled", "masked_token", "created_at")
@@ -100,12 +103,70 @@ class EndpointAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/callbacks/endpoint/rotate.html", context)
 
 
+def produced_by(**lookups) -> QuerySet:
+    """Ids of the callbacks that produced a row matching the lookups, in any response table.
+
+    One indexed query per table, joined by UNION: ORing joins would scan the whole log."""
+    produced = [
+        model.objects.filter(**lookups).values("callback_id").order_by()
+        for model in RESPONSE_MODELS.values()
+    ]
+    return produced[0].union(*produced[1:])
+
+
+class CampaignFilter(admin.SimpleListFilter):
+    """The callbacks recorded for a campaign (rejected and failed ones name none)."""
+
+    title = "campaign"
+    parameter_name = "campaign"
+
+    def lookups(self, request, model_admin):
+        return [(str(c.pk), str(c)) for c in Campaign.objects.order_by("name", "keyword")]
+
+    def queryset(self, request, queryset):
+        campaign = Campaign.objects.filter(pk=row_id(self.value())).first()
+        if campaign is None:
+            return queryset
+        rows = RESPONSE_MODELS[campaign.kind].objects.filter(campaign=campaign)
+        return queryset.filter(id__in=rows.values("callback_id"))
+
+
+class SubscriberValueFilter(admin.SimpleListFilter):
+    """The callbacks from subscribers with this carrier or country."""
+
+    field = ""
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in distinct_values(Subscriber, self.field) if value]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(id__in=produced_by(**{f"subscriber__{self.field}": self.value()}))
+
+
+class CarrierFilter(SubscriberValueFilter):
+    title = parameter_name = field = "carrier"
+
+
+class CountryFilter(SubscriberValueFilter):
+    title = parameter_name = field = "country"
+
+
 @admin.register(CallbackEvent)
 class CallbackEventAdmin(
-    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, admin.ModelAdmin
+    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, ModelAdmin
 ):
     list_display = ("received_at", "kind", "method", "outcome", "short_reason", "produced")
-    list_filter = ("outcome", "kind", "endpoint", "received_at")
+    list_filter = (
+        "outcome",
+        "kind",
+        CampaignFilter,
+        CarrierFilter,
+        CountryFilter,
+        "endpoint",
+        "received_at",
+    )
     # Reverse one-to-ones: the produced row comes in the same query, not one per line.
     list_select_related = ("endpoint", "pollresponse", "inforequest", "formsubmission")
     search_fields = ("query_string", "body", "reason")
@@ -129,11 +190,7 @@ class CallbackEventAdmin(
 
         One indexed lookup per response table; ORing joins would scan the whole log.
         """
-        produced = [
-            model.objects.filter(subscriber__mobile=mobile).values("callback_id").order_by()
-            for model in (PollResponse, InfoRequest, FormSubmission)
-        ]
-        return queryset.filter(id__in=produced[0].union(*produced[1:]))
+        return queryset.filter(id__in=produced_by(subscriber__mobile=mobile))
 
     @admin.display(description="Reason")
     def short_reason(self, obj: CallbackEvent) -> str:

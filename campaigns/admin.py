@@ -1,10 +1,14 @@
 from django import forms
 from django.contrib import admin, messages
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from unfold.admin import ModelAdmin, TabularInline
 
 from campaigns.activity import TIMELINE_LENGTH, timeline
-from campaigns.admin_views import poll_results_view
+from campaigns.admin_views import breakdown_view, poll_results_view
 from campaigns.models import (
     CAMPAIGN_COLUMNS,
     Campaign,
@@ -15,11 +19,12 @@ from campaigns.models import (
     PollResponse,
 )
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin, IndexedValuesFilter
+from lib.admin_lists import BigTableMixin, IndexedValuesFilter, JsonColumnsMixin
 from lib.filters import row_id
 from subscribers import admin as subscribers_admin
 from subscribers.admin import MobileSearchMixin
 from subscribers.models import Subscriber
+from subscribers.phone import mobile_html
 
 
 class RecordAdminMixin:
@@ -87,7 +92,36 @@ class ReplyMatchFilter(admin.SimpleListFilter):
         return queryset.exclude(choice_id__in=unmatched)
 
 
-class PollChoiceInline(admin.TabularInline):
+class CampaignOfKindFilter(admin.RelatedFieldListFilter):
+    """The campaign filter of a response list offers only campaigns of that list's kind."""
+
+    def field_choices(self, field, request, model_admin):
+        campaigns = Campaign.objects.filter(kind=model_admin.campaign_kind).order_by("name")
+        return [(c.pk, str(c)) for c in campaigns]
+
+
+class TookPartFilter(admin.SimpleListFilter):
+    """Subscribers who sent anything to a campaign (voted, asked, filled in the form)."""
+
+    title = "took part in"
+    parameter_name = "took_part_in"
+
+    def lookups(self, request, model_admin):
+        return [(str(c.pk), str(c)) for c in Campaign.objects.order_by("name", "keyword")]
+
+    def queryset(self, request, queryset):
+        campaign = Campaign.objects.filter(pk=row_id(self.value())).first()
+        if campaign is None:
+            return queryset
+        # Only the campaign's own kind's table: one indexed range on (campaign, ...).
+        model = RESPONSE_MODELS[campaign.kind]
+        return queryset.filter(id__in=model.objects.filter(campaign=campaign).values("subscriber"))
+
+
+RESPONSE_MODELS = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest, Kind.FORM: FormSubmission}
+
+
+class PollChoiceInline(TabularInline):
     model = PollChoice
     fields = ("reply", "label", "order", "from_callback")
     extra = 2
@@ -112,18 +146,20 @@ class CampaignForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
+class CampaignAdmin(ListExportMixin, ModelAdmin):
     form = CampaignForm
     list_display = (
-        "__str__",
+        "title",
         "shortcode",
         "keyword",
         "kind",
-        "needs_review",
-        "review_reason",
-        "records",
+        "review",
+        "responses",
+        "subscribers",
+        "last_activity",
         "results",
     )
+    list_display_links = ("title",)
     readonly_fields = ("review_reason",)
     list_filter = (NeedsReviewFilter, "kind", "shortcode")
     search_fields = ("name", "keyword", "shortcode", "reply_text")
@@ -142,6 +178,11 @@ class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(poll_results_view),
                 name="campaigns_campaign_results",
             ),
+            path(
+                "<path:object_id>/results/by/<str:key>/",
+                self.admin_site.admin_view(breakdown_view),
+                name="campaigns_campaign_breakdown",
+            ),
             *super().get_urls(),
         ]
 
@@ -158,13 +199,40 @@ class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
         count = queryset.mark_reviewed()
         self.message_user(request, f"{count} campaign(s) marked as reviewed.", messages.SUCCESS)
 
-    @admin.display(description="Records")
-    def records(self, obj: Campaign) -> str:
-        """Links to what the campaign recorded (no counts: they would scan big tables)."""
-        model = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest}.get(obj.kind, FormSubmission)
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_activity()
+
+    @admin.display(description="Campaign", ordering="name")
+    def title(self, obj: Campaign) -> str:
+        return obj.name or obj.keyword
+
+    @admin.display(description="Status", ordering="needs_review")
+    def review(self, obj: Campaign) -> str:
+        if not obj.needs_review:
+            return mark_safe('<span class="crm-badge">Set up</span>')  # noqa: S308 - constant
+        return format_html(
+            '<span class="crm-badge crm-badge-warning">Needs review</span>'
+            '<div class="crm-reason">{} Since {}.</div>',
+            obj.review_reason or "Made from a callback.",
+            date_format(timezone.localtime(obj.created_at), "M j, H:i"),
+        )
+
+    @admin.display(description="Responses", ordering="responses")
+    def responses(self, obj: Campaign) -> str:
+        """The count, linking to the responses themselves."""
+        model = RESPONSE_MODELS[obj.kind]
         url = reverse(f"admin:campaigns_{model._meta.model_name}_changelist")
-        name = model._meta.verbose_name_plural
-        return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, name)
+        return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, obj.responses)
+
+    @admin.display(description="Subscribers", ordering="subscribers")
+    def subscribers(self, obj: Campaign) -> int:
+        return obj.subscribers
+
+    @admin.display(description="Last activity", ordering="last_activity_at")
+    def last_activity(self, obj: Campaign) -> str:
+        if obj.last_activity_at is None:
+            return "-"
+        return date_format(timezone.localtime(obj.last_activity_at), "M j, Y H:i")
 
     @admin.display(description="Results")
     def results(self, obj: Campaign) -> str:
@@ -175,15 +243,16 @@ class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
 
 
 class ResponseAdmin(
-    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, admin.ModelAdmin
+    BigTableMixin, RecordAdminMixin, MobileSearchMixin, ListExportMixin, ModelAdmin
 ):
     """The common shape of the three lists of what subscribers sent."""
 
     list_select_related = ("campaign", "subscriber")
     date_hierarchy = "received_at"
     list_per_page = 100
+    campaign_kind: str = ""
     common_filters = (
-        "campaign",
+        ("campaign", CampaignOfKindFilter),
         ("subscriber__carrier", IndexedValuesFilter),
         ("subscriber__country", IndexedValuesFilter),
         "received_at",
@@ -201,7 +270,7 @@ class ResponseAdmin(
     @admin.display(description="Mobile", ordering="subscriber__mobile")
     def mobile(self, obj) -> str:
         url = reverse("admin:crm_subscriber_change", args=[obj.subscriber_id])
-        return format_html('<a href="{}">{}</a>', url, obj.subscriber.mobile)
+        return format_html('<a href="{}">{}</a>', url, mobile_html(obj.subscriber.mobile))
 
     @admin.display(description="Carrier")
     def carrier(self, obj) -> str:
@@ -214,6 +283,7 @@ class ResponseAdmin(
 
 @admin.register(PollResponse)
 class PollResponseAdmin(ResponseAdmin):
+    campaign_kind = Kind.POLL
     list_display = ("received_at", "campaign", "mobile", "reply", "choice_label", "carrier")
     list_select_related = ("campaign", "subscriber", "choice")
     list_filter = (*ResponseAdmin.common_filters, ChoiceFilter, ReplyMatchFilter)
@@ -232,6 +302,7 @@ class PollResponseAdmin(ResponseAdmin):
 
 @admin.register(InfoRequest)
 class InfoRequestAdmin(ResponseAdmin):
+    campaign_kind = Kind.INFO
     list_display = ("received_at", "campaign", "mobile", "short_message", "carrier", "country")
     list_filter = ResponseAdmin.common_filters
     search_fields = ("message", "campaign__keyword")
@@ -243,16 +314,13 @@ class InfoRequestAdmin(ResponseAdmin):
 
 
 @admin.register(FormSubmission)
-class FormSubmissionAdmin(ResponseAdmin):
-    list_display = ("received_at", "campaign", "mobile", "summary", "carrier", "country")
+class FormSubmissionAdmin(JsonColumnsMixin, ResponseAdmin):
+    campaign_kind = Kind.FORM
+    list_display = ("received_at", "campaign", "mobile", "carrier", "country")
     list_filter = ResponseAdmin.common_filters
     # Text search inside the custom fields' JSON, as text.
     search_fields = ("fields", "campaign__keyword")
     export_json_field = "fields"
-
-    @admin.display(description="Fields")
-    def summary(self, obj: FormSubmission) -> str:
-        return ", ".join(f"{name}={value}" for name, value in obj.fields.items())[:120]
 
 
 # A subscriber's page shows what they sent, which campaigns know: this app extends the page
@@ -262,6 +330,7 @@ admin.site.unregister(Subscriber)
 
 @admin.register(Subscriber)
 class SubscriberAdmin(subscribers_admin.SubscriberAdmin):
+    list_filter = (*subscribers_admin.SubscriberAdmin.list_filter, TookPartFilter)
     readonly_fields = (*subscribers_admin.SubscriberAdmin.readonly_fields, "activity")
     fields = (*subscribers_admin.SubscriberAdmin.fields, "activity")
 

@@ -4,6 +4,7 @@ The counting itself lives in campaigns/results.py; this module only reads the qu
 string, draws the bars and writes the CSV.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -11,12 +12,21 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from campaigns.breakdowns import Breakdown, breakdown, dimension, dimensions
 from campaigns.models import Campaign, Kind
-from campaigns.results import ChoiceResult, Counting, PollResults, poll_results, votes_over_time
+from campaigns.results import (
+    ChoiceResult,
+    Counting,
+    PollResults,
+    Timeline,
+    new_and_returning,
+    poll_results,
+    timeline_by_choice,
+)
 from lib.exports import csv_response
 
 DATE_BOUNDS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9999, 12, 30))]
@@ -50,36 +60,6 @@ class ResultsForm(forms.Form):
 
 
 @dataclass(frozen=True)
-class Bar:
-    period: datetime
-    votes: int
-    x: int
-    y: float
-    height: float
-
-
-CHART_HEIGHT = 100
-
-
-def time_bars(periods: list[dict]) -> tuple[list[Bar], str]:
-    """One SVG bar per hour or day, empty ones included so gaps show as gaps."""
-    if not periods:
-        return [], "day"
-    counts = {row["period"]: row["votes"] for row in periods}
-    first, last = periods[0]["period"], periods[-1]["period"]
-    hourly = any(p.hour or p.minute for p in counts) or (last - first) < timedelta(days=1)
-    step = timedelta(hours=1) if hourly else timedelta(days=1)
-    top = max(counts.values())
-    bars, moment = [], first
-    while moment <= last:
-        votes = counts.get(moment, 0)
-        height = CHART_HEIGHT * votes / top
-        bars.append(Bar(moment, votes, len(bars), CHART_HEIGHT - height, height))
-        moment += step
-    return bars, "hour" if hourly else "day"
-
-
-@dataclass(frozen=True)
 class ChoiceRow:
     result: ChoiceResult
     share_text: str
@@ -94,45 +74,117 @@ def results_csv(results: PollResults, days: tuple) -> HttpResponse:
     """The table of the page as CSV; `days` are the chosen dates, for the file name."""
 
     def rows():
-        for matched, group in ((True, results.configured), (False, results.unmatched)):
-            for r in group:
-                yield (
-                    r.choice.reply,
-                    r.choice.label,
-                    "yes" if matched else "no",
-                    r.votes,
-                    r.voters,
-                    f"{100 * r.share:.1f}",
-                    results.counting,
-                )
+        for r in results.choices:
+            yield (
+                r.choice.reply,
+                r.choice.label,
+                "from a callback" if r.choice.from_callback else "configured",
+                r.votes,
+                r.voters,
+                f"{100 * r.share:.1f}",
+                results.counting,
+            )
 
     span = "-".join(f"{d:%Y%m%d}" for d in days if d)
     name = f"poll-{results.campaign.pk}-{results.counting}{'-' + span if span else ''}.csv"
-    header = ("reply", "label", "configured choice", "votes", "voters", "share %", "counting")
+    header = ("Reply", "Choice", "Set up", "Votes", "Voters", "Share %", "Counting")
     return csv_response(name, header, rows())
 
 
-def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
+COLORS = ("#9333ea", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#6366f1", "#ec4899", "#84cc16")
+
+
+def choice_name(choice) -> str:
+    """ "A: Tampa"; a reply made from a callback shows upper-case, however it was typed."""
+    reply = choice.reply.upper() if choice.from_callback else choice.reply
+    return f"{reply}: {choice.label}"
+
+
+def choice_color(n: int) -> str:
+    return COLORS[n % len(COLORS)]
+
+
+def period_label(moment: datetime, unit: str) -> str:
+    local = timezone.localtime(moment)
+    return f"{local:%b %-d %H:%M}" if unit == "hour" else f"{local:%b %-d}"
+
+
+def timeline_chart(timeline: Timeline, choices: list) -> str:
+    """Chart.js data for Unfold's chart: one line per choice, labels in the site's zone."""
+    return json.dumps(
+        {
+            "labels": [period_label(p, timeline.unit) for p in timeline.periods],
+            "datasets": [
+                {
+                    "label": choice_name(choice),
+                    "data": timeline.votes.get(choice.pk, [0] * len(timeline.periods)),
+                    "borderColor": choice_color(n),
+                    "backgroundColor": choice_color(n),
+                }
+                for n, choice in enumerate(choices)
+            ],
+        }
+    )
+
+
+LINE_OPTIONS = json.dumps(
+    {
+        "animation": False,
+        "responsive": True,
+        "maintainAspectRatio": False,
+        "elements": {"point": {"radius": 2}, "line": {"borderWidth": 2, "tension": 0.2}},
+        "interaction": {"mode": "index", "intersect": False},
+        "plugins": {"legend": {"display": True, "position": "bottom"}},
+        "scales": {
+            "x": {"ticks": {"autoSkip": True, "maxRotation": 0}},
+            "y": {
+                "beginAtZero": True,
+                "ticks": {"precision": 0},
+                "title": {"display": True, "text": "votes"},
+            },
+        },
+    }
+)
+STACKED_OPTIONS = json.dumps(
+    {
+        "animation": False,
+        "responsive": True,
+        "maintainAspectRatio": False,
+        "indexAxis": "y",
+        "plugins": {"legend": {"display": False}},
+        "scales": {
+            "x": {"stacked": True, "beginAtZero": True, "ticks": {"precision": 0}},
+            "y": {"stacked": True},
+        },
+    }
+)
+
+
+def campaign_or_404(request: HttpRequest, object_id: str) -> Campaign:
     if not request.user.has_perm("campaigns.view_campaign"):
         raise PermissionDenied
     try:
-        campaign = Campaign.objects.get(pk=int(object_id), kind=Kind.POLL)
+        return Campaign.objects.get(pk=int(object_id), kind=Kind.POLL)
     except (ValueError, Campaign.DoesNotExist):
         raise Http404("No such poll.") from None
 
+
+def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
+    campaign = campaign_or_404(request, object_id)
     form = ResultsForm(request.GET)
+    wants = request.GET.get("format")
     if not form.is_valid():
-        if request.GET.get("format") == "csv":
+        if wants in ("csv", "json"):
             return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
-        results = bars = None
-        unit = "day"
+        results = None
     else:
         counting = form.cleaned_data["counting"]
         since, until = form.time_range()
         results = poll_results(campaign, counting, since, until)
-        if request.GET.get("format") == "csv":
+        if wants == "csv":
             return results_csv(results, (form.cleaned_data["since"], form.cleaned_data["until"]))
-        bars, unit = time_bars(votes_over_time(campaign, counting, since, until))
+        if wants == "json":
+            return live_counts(results)
 
     context = {
         **admin.site.each_context(request),
@@ -140,20 +192,97 @@ def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
         "subtitle": None,
         "opts": Campaign._meta,
         "campaign": campaign,
+        "object": campaign,  # Unfold's header links back to it
         "form": form,
-        "since_day": form.cleaned_data.get("since") if results else None,
-        "until_day": form.cleaned_data.get("until") if results else None,
         "results": results,
-        "counting_label": dict(Counting.choices).get(results.counting) if results else "",
-        "configured": choice_rows(results.configured) if results else [],
-        "unmatched": choice_rows(results.unmatched) if results else [],
-        "bars": bars,
-        "peak": max((bar.votes for bar in bars), default=0) if bars else 0,
-        "unit": unit,
-        "chart_height": CHART_HEIGHT,
-        "csv_query": _with_format(request, "csv"),
+        "time_zone": timezone.get_current_timezone_name(),
     }
+    if results:
+        choices = [r.choice for r in results.choices]
+        timeline = timeline_by_choice(campaign, results.counting, results.since, results.until)
+        new, returning = new_and_returning(campaign, results.since, results.until)
+        context |= {
+            "since_day": form.cleaned_data.get("since"),
+            "until_day": form.cleaned_data.get("until"),
+            "counting_label": dict(Counting.choices).get(results.counting),
+            "rows": choice_rows(results.choices),
+            "timeline": timeline,
+            "timeline_chart": timeline_chart(timeline, choices),
+            "line_options": LINE_OPTIONS,
+            "new_voters": new,
+            "returning_voters": returning,
+            "dimensions": dimensions(campaign),
+            "csv_query": _with_format(request, "csv"),
+            "json_query": _with_format(request, "json"),
+            "query": request.GET.urlencode(),
+        }
     return render(request, "admin/campaigns/campaign/results.html", context)
+
+
+def live_counts(results: PollResults) -> JsonResponse:
+    """The figures the live mode refreshes, without the page around them."""
+    return JsonResponse(
+        {
+            "votes": results.votes,
+            "voters": results.voters,
+            "choices": {
+                str(r.choice.pk): {
+                    "votes": r.votes,
+                    "voters": r.voters,
+                    "share": f"{100 * r.share:.1f}%",
+                }
+                for r in results.choices
+            },
+        }
+    )
+
+
+def breakdown_view(request: HttpRequest, object_id: str, key: str) -> HttpResponse:
+    """One breakdown of the poll: a table and a small chart (an HTML fragment), or its CSV."""
+    campaign = campaign_or_404(request, object_id)
+    form = ResultsForm(request.GET)
+    dim = dimension(campaign, key)
+    if dim is None:
+        raise Http404("No such breakdown for this poll.")
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
+    since, until = form.time_range()
+    found = breakdown(campaign, dim, form.cleaned_data["counting"], since, until)
+    if request.GET.get("format") == "csv":
+        return breakdown_csv(campaign, found)
+    chart = {
+        "labels": [row.value for row in found.rows],
+        "datasets": [
+            {
+                "label": choice_name(choice),
+                "data": [row.votes.get(choice.pk, 0) for row in found.rows],
+                "backgroundColor": choice_color(n),
+            }
+            for n, choice in enumerate(found.choices)
+        ],
+    }
+    table = [(row, [row.votes.get(c.pk, 0) for c in found.choices]) for row in found.rows]
+    context = {
+        "breakdown": found,
+        "table": table,
+        "chart": json.dumps(chart),
+        "chart_options": STACKED_OPTIONS,
+        "chart_height": 60 + 22 * len(found.rows),
+        "csv_query": _with_format(request, "csv"),
+        "campaign": campaign,
+        "key": key,
+    }
+    return render(request, "admin/campaigns/campaign/breakdown.html", context)
+
+
+def breakdown_csv(campaign: Campaign, found: Breakdown) -> HttpResponse:
+    header = (found.dimension.label, *(choice_name(c) for c in found.choices), "votes")
+    rows = (
+        (row.value, *(row.votes.get(c.pk, 0) for c in found.choices), row.total)
+        for row in found.rows
+    )
+    slug = found.dimension.key.replace(":", "-").lower()
+    return csv_response(f"poll-{campaign.pk}-by-{slug}.csv", header, rows)
 
 
 def _with_format(request: HttpRequest, fmt: str) -> str:

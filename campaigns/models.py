@@ -4,7 +4,8 @@ import unicodedata
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import Case, Count, Max, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from lib.models import first_or_create
@@ -62,6 +63,30 @@ class CampaignQuerySet(models.QuerySet):
         for campaign in objs:
             campaign.normalise()
         return super().bulk_create(objs, *args, **kwargs)
+
+    def with_activity(self) -> "CampaignQuerySet":
+        """Each campaign's responses, distinct subscribers and latest response.
+
+        Per row, from its own kind's table only, through the (campaign, ...) indexes: meant for
+        a page of campaigns (the subqueries run for the rows returned, not the whole table).
+        """
+        per_kind = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest, Kind.FORM: FormSubmission}
+
+        def by_kind(aggregate, default):
+            def sub(model):
+                rows = model.objects.filter(campaign=OuterRef("pk")).order_by().values("campaign")
+                return Subquery(rows.annotate(v=aggregate).values("v")[:1])
+
+            whens = [
+                When(kind=kind, then=Coalesce(sub(m), default)) for kind, m in per_kind.items()
+            ]
+            return Case(*whens, default=default)
+
+        return self.annotate(
+            responses=by_kind(Count("*"), Value(0)),
+            subscribers=by_kind(Count("subscriber", distinct=True), Value(0)),
+            last_activity_at=by_kind(Max("received_at"), Value(None, models.DateTimeField())),
+        )
 
     def mark_reviewed(self) -> int:
         """A marketer has looked at these campaigns made from unknown keywords."""

@@ -9,6 +9,7 @@ from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
 from campaigns.models import Campaign, PollChoice, PollResponse
+from subscribers.models import Subscriber
 
 
 class Counting:
@@ -33,10 +34,19 @@ class PollResults:
     counting: str
     since: datetime | None
     until: datetime | None
-    configured: list[ChoiceResult]  # choices a marketer set up
-    unmatched: list[ChoiceResult]  # replies that matched none: choices made from callbacks
+    choices: list[ChoiceResult]  # set up by a marketer or made from a callback's reply
     votes: int
     voters: int
+
+    @property
+    def configured(self) -> list[ChoiceResult]:
+        """The choices a marketer set up."""
+        return [r for r in self.choices if not r.choice.from_callback]
+
+    @property
+    def unmatched(self) -> list[ChoiceResult]:
+        """The choices made from callbacks' replies that matched none."""
+        return [r for r in self.choices if r.choice.from_callback]
 
 
 def responses_in_range(campaign, since=None, until=None) -> QuerySet:
@@ -140,7 +150,8 @@ def _tally(campaign, counting, since, until) -> tuple[dict, int]:
 
 
 def poll_results(campaign, counting=Counting.ALL, since=None, until=None) -> PollResults:
-    choices = list(campaign.choices.all())
+    # Replies compare whatever their case: "b" sorts with "B", between "A" and "C".
+    choices = sorted(campaign.choices.all(), key=lambda c: (c.order, c.reply.lower()))
     counts, voters = _tally(campaign, counting, since, until)
     votes = sum(n for n, _ in counts.values())
     results = [
@@ -157,8 +168,7 @@ def poll_results(campaign, counting=Counting.ALL, since=None, until=None) -> Pol
         counting=counting,
         since=since,
         until=until,
-        configured=[r for r in results if not r.choice.from_callback],
-        unmatched=[r for r in results if r.choice.from_callback],
+        choices=results,
         votes=votes,
         voters=voters,
     )
@@ -230,3 +240,48 @@ def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> 
         .annotate(votes=Count("id"))
         .order_by("period")
     )
+
+
+@dataclass(frozen=True)
+class Timeline:
+    unit: str  # "hour" or "day"
+    periods: list[datetime]  # every period's start, in the current time zone, gaps included
+    votes: dict[int, list[int]]  # choice id -> votes per period
+
+
+def timeline_by_choice(campaign, counting=Counting.ALL, since=None, until=None) -> Timeline:
+    """Votes per hour (ranges up to three days) or day, one series per choice."""
+    bounds = responses_in_range(campaign, since, until).aggregate(
+        first=Min("received_at"), last=Max("received_at")
+    )
+    if bounds["first"] is None:
+        return Timeline("day", [], {})
+    first, last = since or bounds["first"], until or bounds["last"]
+    unit = "hour" if last - first <= timedelta(days=3) else "day"
+    periods = _period_starts(first, until or bounds["last"] + timedelta(microseconds=1), unit)
+    index = {period: n for n, period in enumerate(periods)}
+    votes: dict[int, list[int]] = {}
+    rows = (
+        counted_responses(campaign, counting, since, until)
+        .annotate(period=Trunc("received_at", unit))
+        .values_list("period", "choice")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for period, choice, n in rows:
+        series = votes.setdefault(choice, [0] * len(periods))
+        series[index[timezone.localtime(period)]] += n
+    return Timeline(unit, periods, votes)
+
+
+def new_and_returning(campaign, since=None, until=None) -> tuple[int, int]:
+    """(new, returning) voters in the range: new ones were first seen by the CRM in the range
+    (or, over all time, since the poll's first vote); returning ones knew us before."""
+    votes = responses_in_range(campaign, since, until)
+    start = since or votes.aggregate(first=Min("received_at"))["first"]
+    if start is None:
+        return 0, 0
+    voters = votes.values("subscriber").distinct()
+    total = voters.count()
+    new = Subscriber.objects.filter(id__in=voters, first_seen_at__gte=start).count()
+    return new, total - new

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
 
 from subscribers.phone import country_code
 
@@ -53,6 +54,11 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # The admin's theme: before django.contrib.admin so its templates win. It ships its CSS,
+    # fonts, Chart.js, htmx and Alpine: the admin loads nothing from the internet.
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.import_export",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -158,6 +164,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Our date and time formats (crm/formats/en/formats.py) over the locale's.
+FORMAT_MODULE_PATH = ["crm.formats"]
 
 STATIC_URL = "static/"
 # Local runs serve static files straight from the apps (no collectstatic needed);
@@ -305,3 +313,18 @@ SPECTACULAR_SETTINGS = {
 
 # bench/ingest.py's yardstick views (crm/bench_views.py); never on in production.
 BENCH_VIEWS = env_bool("BENCH_VIEWS")
+
+# Unfold's login form posts no "next": a login without one lands on the dashboard.
+LOGIN_REDIRECT_URL = "admin:index"
+
+# The admin (django-unfold): our name, no "View site" (there is no public site; the brand
+# leads to the dashboard), the dashboard's figures and our few styles.
+UNFOLD = {
+    "SITE_TITLE": "Sumotext CRM",
+    "SITE_HEADER": "Sumotext CRM",
+    "SITE_URL": "/admin/",
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_HISTORY": False,
+    "DASHBOARD_CALLBACK": "crm.dashboard.dashboard_callback",
+    "STYLES": [lambda request: static("crm/admin.css")],
+}

@@ -17,6 +17,15 @@ from django.utils import timezone
 
 from lib.exports import Column, csv_response, table, xlsx_response
 
+# Column names as a spreadsheet user reads them; the API's CSV keeps the field names.
+HEADER_WORDS = {"shortcode": "Short code", "remote_addr": "Remote address"}
+
+
+def readable(header: str) -> str:
+    """ "received_at" -> "Received at", "shortcode" -> "Short code"."""
+    return HEADER_WORDS.get(header) or header.replace("_", " ").capitalize()
+
+
 # XLSX is built whole before the download starts (about 5,000 rows a second): beyond this
 # the request would outlive a worker's timeout, so bigger exports are CSV only.
 XLSX_MAX_ROWS = 100_000
@@ -53,7 +62,8 @@ class ListExportMixin:
             raise BadRequest("These filters do not apply to this list.") from None
 
     def export_table(self, queryset: QuerySet) -> tuple[list[str], Iterator[tuple]]:
-        return table(queryset, self.export_columns, self.export_json_field)
+        columns = [(readable(header), path) for header, path in self.export_columns]
+        return table(queryset, columns, self.export_json_field)
 
     def export_filename(self, extension: str) -> str:
         stamp = timezone.now().strftime("%Y%m%d-%H%M")

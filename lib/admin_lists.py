@@ -1,6 +1,7 @@
 """Admin list pages over tables that grow by millions: counts that do not scan, filter
 choices read through an index, a date drill-down that reads only the range's ends."""
 
+from collections import Counter
 from datetime import date, datetime, time, timedelta
 
 from django.contrib import admin
@@ -123,3 +124,47 @@ class BigTableMixin:
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         return IndexedDatesQuerySet(model=qs.model, query=qs.query, using=qs._db, hints=qs._hints)
+
+
+def json_key_column(field: str, key: str):
+    """A list column showing one key of a JSON field (a custom field such as "Zip")."""
+
+    @admin.display(description=key)
+    def column(obj) -> str:
+        return str((getattr(obj, field) or {}).get(key, ""))
+
+    column.__name__ = f"{field}_{key}"
+    return column
+
+
+class JsonColumnsMixin:
+    """Custom fields as their own columns: the keys most common among the latest rows.
+
+    A sample of the newest `json_columns_sample` rows (one indexed query) decides which keys,
+    at most `json_columns_max` of them, in order of how often they occur.
+    """
+
+    json_columns_field = "fields"
+    json_columns_max = 4
+    json_columns_sample = 200
+
+    def json_columns(self, request) -> list[str]:
+        # The changelist asks for its columns more than once a request: sample once.
+        found = request.__dict__.setdefault("_json_columns", {})
+        if self.model not in found:
+            found[self.model] = self.sample_json_keys()
+        return found[self.model]
+
+    def sample_json_keys(self) -> list[str]:
+        counts: Counter = Counter()
+        rows = self.model.objects.order_by("-pk").values_list(self.json_columns_field, flat=True)
+        for fields in rows[: self.json_columns_sample]:
+            counts.update(key for key in (fields or {}) if isinstance(key, str))
+        # Ties in name order: PostgreSQL's jsonb keeps its keys in an order of its own.
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
+        return [key for key, _ in ranked[: self.json_columns_max]]
+
+    def get_list_display(self, request):
+        keys = self.json_columns(request)
+        columns = [json_key_column(self.json_columns_field, key) for key in keys]
+        return (*super().get_list_display(request), *columns)

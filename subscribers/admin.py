@@ -3,12 +3,13 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from import_export.admin import ImportMixin
 from import_export.formats.base_formats import CSV
+from unfold.admin import ModelAdmin
 
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin, IndexedValuesFilter
+from lib.admin_lists import BigTableMixin, IndexedValuesFilter, JsonColumnsMixin
 from subscribers.imports import SubscriberResource
 from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber
-from subscribers.phone import InvalidMobile, normalise_mobile
+from subscribers.phone import InvalidMobile, mobile_html, normalise_mobile
 
 
 class MobileSearchMixin:
@@ -33,7 +34,66 @@ class MobileSearchMixin:
         return queryset.filter(**{self.mobile_search_field: mobile})
 
 
+class KeyValueWidget(forms.Widget):
+    """A dict of text as a table of name / value rows, two empty rows for new fields."""
+
+    template_name = "subscribers/key_value.html"
+
+    class Media:
+        js = ("subscribers/key_value.js",)
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        rows = list((value or {}).items()) if isinstance(value, dict) else []
+        context["widget"]["rows"] = [*rows, ("", ""), ("", "")]
+        return context
+
+    def value_from_datadict(self, data, files, name):
+        keys, values = data.getlist(f"{name}_key"), data.getlist(f"{name}_value")
+        return list(zip(keys, values, strict=False))
+
+    def value_omitted_from_data(self, data, files, name):
+        return f"{name}_key" not in data
+
+
+class KeyValueField(forms.Field):
+    """Custom fields edited row by row: a row with no name or no value is left out, so
+    emptying a value removes the field."""
+
+    widget = KeyValueWidget
+
+    def to_python(self, value) -> dict:
+        if isinstance(value, dict):
+            return value
+        fields = {}
+        for key, text in value or []:
+            key, text = key.strip(), text.strip()
+            if key and text:
+                if key in fields:
+                    raise forms.ValidationError(f"The field {key!r} appears twice.")
+                fields[key] = text
+        return fields
+
+
 class SubscriberForm(forms.ModelForm):
+    fields = KeyValueField(
+        label="Custom fields",
+        required=False,
+        help_text="What forms and imports told us, one field a row. The latest value a "
+        "callback brings replaces the one here; empty a value to remove the field.",
+    )
+
+    class Meta:
+        model = Subscriber
+        fields = ("mobile", "country", "carrier", "fields")
+        help_texts = {
+            "mobile": "In international form, e.g. +1 212 555 1212 (typed any way, it is read "
+            "as a US number unless it starts with +). It is who the subscriber is: it cannot "
+            "be changed later.",
+            "country": "Two letters, e.g. US or GB.",
+            "carrier": "The mobile network, as the platform reports it.",
+        }
+
     def clean_mobile(self) -> str:
         try:
             return normalise_mobile(self.cleaned_data["mobile"])
@@ -43,15 +103,19 @@ class SubscriberForm(forms.ModelForm):
 
 @admin.register(Subscriber)
 class SubscriberAdmin(
-    BigTableMixin, MobileSearchMixin, ListExportMixin, ImportMixin, admin.ModelAdmin
+    BigTableMixin, JsonColumnsMixin, MobileSearchMixin, ListExportMixin, ImportMixin, ModelAdmin
 ):
-    list_display = ("mobile", "country", "carrier", "first_seen_at", "last_seen_at")
+    list_display = ("number", "country", "carrier", "first_seen_at", "last_seen_at")
+    list_display_links = ("number",)
     list_filter = (
         ("country", IndexedValuesFilter),
         ("carrier", IndexedValuesFilter),
+        "first_seen_at",
         "last_seen_at",
     )
-    search_fields = ("mobile", "carrier")
+    # Custom-field values too ("Bill", "10024"): a trigram index serves it on PostgreSQL.
+    search_fields = ("mobile", "carrier", "fields")
+    search_help_text = "A mobile number typed any way, a carrier, or a custom field's value"
     date_hierarchy = "last_seen_at"
     readonly_fields = ("first_seen_at", "last_seen_at", "updated_at")
     fields = ("mobile", "country", "carrier", "fields", *readonly_fields)
@@ -61,6 +125,10 @@ class SubscriberAdmin(
     export_json_field = "fields"
 
     form = SubscriberForm
+
+    @admin.display(description="Mobile", ordering="mobile")
+    def number(self, obj: Subscriber) -> str:
+        return mobile_html(obj.mobile)
 
     def get_readonly_fields(self, request, obj=None):
         # The number is who the subscriber is: callbacks find them by it.

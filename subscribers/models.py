@@ -100,6 +100,8 @@ class Subscriber(models.Model):
             # The list filters read their few distinct values through these (lib.admin_lists).
             models.Index(fields=["carrier"], name="subscriber_carrier"),
             models.Index(fields=["country"], name="subscriber_country"),
+            # The dashboard's new subscribers per day, and the "first seen" filter.
+            models.Index(fields=["first_seen_at"], name="subscriber_first_seen"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -3,6 +3,8 @@
 import phonenumbers
 import pycountry
 from django.conf import settings
+from django.utils.html import format_html
+from phonenumbers import geocoder
 
 
 class InvalidMobile(ValueError):
@@ -42,3 +44,44 @@ def normalise_mobile(raw: str, country: str = "") -> str:
 def region_of(e164: str) -> str:
     """The ISO alpha-2 country a normalised number belongs to ("" if none)."""
     return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+
+
+def display_mobile(e164: str, default_country: str | None = None) -> str:
+    """How a person reads the number: national for the default country ("(212) 555-1212"),
+    international otherwise ("+44 7700 900123"). The stored E.164 text if it will not parse.
+    `default_country`: settings.DEFAULT_COUNTRY unless given."""
+    default_country = default_country or settings.DEFAULT_COUNTRY
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return e164
+    if phonenumbers.region_code_for_number(number) == default_country:
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def us_state(e164: str) -> str:
+    """The US state (or territory) a +1 number's area code belongs to, from phonenumbers'
+    offline geocoder; "" for other numbers or when the geocoder does not know."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return ""
+    if phonenumbers.region_code_for_number(number) not in US_REGIONS:
+        return ""
+    place = geocoder.description_for_number(number, "en")
+    # "New York, NY" names a city and its state's code; "Florida" names the state.
+    if ", " in place:
+        code = place.rsplit(", ", 1)[1]
+        subdivision = pycountry.subdivisions.get(code=f"US-{code}")
+        return subdivision.name if subdivision else code
+    return place
+
+
+# NANP regions whose numbers the geocoder describes by US state or territory.
+US_REGIONS = {"US", "PR", "GU", "VI", "AS", "MP"}
+
+
+def mobile_html(e164: str) -> str:
+    """The number as a person reads it, the stored E.164 form on hover."""
+    return format_html('<span title="{}">{}</span>', e164, display_mobile(e164))

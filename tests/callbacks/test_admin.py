@@ -1,5 +1,7 @@
+import json
 from datetime import timedelta
 
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from callbacks.models import CallbackEvent, Outcome
@@ -70,7 +72,8 @@ def test_callback_log_queries_do_not_grow_with_page_size(admin_client, endpoint)
     many, page = queries(admin_client, EVENTS)
 
     assert page.content.decode().count('/change/">') >= 60
-    assert (few, many) == (6 + ESTIMATE_QUERY, 6 + ESTIMATE_QUERY)
+    # + the choices of the campaign, carrier and country filters.
+    assert (few, many) == (10 + ESTIMATE_QUERY, 10 + ESTIMATE_QUERY)
 
 
 def test_admin_home_shows_callbacks_review_and_problems(admin_client, endpoint):
@@ -85,23 +88,59 @@ def test_admin_home_shows_callbacks_review_and_problems(admin_client, endpoint):
     Campaign.objects.create(shortcode="1", keyword="DONE", name="Configured")
 
     page = admin_client.get("/admin/").content.decode()
-    dashboard = page[page.index('id="dashboard"') : page.index('id="content-main"')]
+    dashboard = page[page.index('id="dashboard"') :]
 
-    assert "<td>Web form / sticky session</td><td>0</td><td>1</td>" in dashboard
-    assert "<td>Poll</td><td>3</td><td>3</td>" in dashboard
-    assert "<td>Text-4-Info</td><td>1</td><td>1</td>" in dashboard
+    # Two subscribers (the rejected callback made none), both new today.
+    assert 'id="card-subscribers">2<' in dashboard
+    assert 'id="card-new-today">2<' in dashboard and 'id="card-new-week">2<' in dashboard
+    # Four callbacks in the last 24 hours; the one from three days ago is not among them.
+    assert 'id="card-callbacks">4<' in dashboard
+    assert 'id="card-active">2<' in dashboard  # NEWKEY and HOURS recorded something
     assert ">1 rejected<" in dashboard and ">0 failed<" in dashboard
     assert "?outcome__exact=failed" in dashboard
     assert "2 campaigns need review" in dashboard
-    assert "84700 NEWKEY)</a></td><td>2 responses" in dashboard
+    busiest = dashboard[dashboard.index('id="dashboard-busiest"') :]
+    assert '84700 NEWKEY)</a></td>\n            <td class="num">2</td>' in busiest
     assert "Configured" not in dashboard
+
+
+def test_the_dashboard_charts_new_subscribers_and_callbacks(admin_client, endpoint):
+    request_vote(admin_client, endpoint, "2125551212", key="NEWKEY")
+    request_vote(admin_client, endpoint, "2125551213", key="NEWKEY")
+    admin_client.get(endpoint.url_path("poll") + "?mobile=nonsense&key=FB1&reply=A")
+
+    page = admin_client.get("/admin/")
+
+    signups = json.loads(page.context["dashboard"]["signups_chart"])
+    assert len(signups["labels"]) == 30
+    assert signups["datasets"][0]["data"][-1] == 2 and sum(signups["datasets"][0]["data"]) == 2
+    callbacks = json.loads(page.context["dashboard"]["callbacks_chart"])
+    assert len(callbacks["labels"]) == 48
+    per_outcome = {d["label"]: d["data"][-1] for d in callbacks["datasets"]}
+    assert per_outcome == {"Processed": 2, "Rejected": 1, "Failed": 0, "Duplicate": 0}
+
+
+def test_callback_urls_with_copy_buttons_only_for_who_may_change_endpoints(
+    admin_client, client, endpoint, django_user_model
+):
+    page = admin_client.get("/admin/").content.decode()
+    url = f"http://testserver{endpoint.url_path('poll')}"
+    assert f'data-copy="{url}"' in page
+
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_callbackevent"))
+    client.force_login(viewer)
+    page = client.get("/admin/").content.decode()
+    assert 'id="card-callbacks"' in page
+    assert endpoint.token not in page
 
 
 def test_admin_home_queries_stay_few(admin_client, endpoint, django_assert_num_queries):
     for mobile in numbers(0, 20):
         request_vote(admin_client, endpoint, mobile, key=mobile[-4:])
 
-    with django_assert_num_queries(11):
+    # Session, user, and one query per figure: none per campaign or per row.
+    with django_assert_num_queries(14 + ESTIMATE_QUERY):
         admin_client.get("/admin/")
 
 
@@ -119,3 +158,18 @@ def test_an_event_whose_parameters_cannot_be_read_still_opens(admin_client, endp
     page = admin_client.get(f"{EVENTS}{event.pk}/change/")
     assert page.status_code == 200
     assert "too many parameters" in page.content.decode()
+
+
+def test_the_callback_log_filters_by_campaign_carrier_and_country(admin_client, endpoint):
+    request_vote(admin_client, endpoint, "2125551212", carrier="VZ")
+    request_vote(admin_client, endpoint, "+442071838750", carrier="EE")
+    request_callback(admin_client, endpoint, "info", lead="HOURS", mobile="2125551213", msg="hi")
+    hours = Campaign.objects.get(keyword="HOURS")
+
+    def listed(**params) -> set[str]:
+        cl = admin_client.get(EVENTS, params).context["cl"]
+        return {event.record.subscriber.mobile for event in cl.result_list}
+
+    assert listed(campaign=hours.pk) == {"+12125551213"}
+    assert listed(carrier="EE") == {"+442071838750"}
+    assert listed(country="US") == {"+12125551212", "+12125551213"}

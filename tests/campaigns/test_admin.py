@@ -2,6 +2,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from campaigns.admin import CampaignOfKindFilter
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
 from tests.helpers import ESTIMATE_QUERY, numbers, queries, request_callback, request_vote
 
@@ -72,6 +73,26 @@ def test_campaigns_from_unknown_keywords_come_first_and_can_be_marked_reviewed(
     assert unknown.needs_review is False
 
 
+def test_the_campaign_list_shows_activity_and_why_a_campaign_needs_review(admin_client, endpoint):
+    Campaign.objects.create(shortcode="84700", keyword="QUIET", kind=Kind.POLL, name="Quiet")
+    request_vote(admin_client, endpoint, "2125551212", reply="A")
+    request_vote(admin_client, endpoint, "2125551212", reply="B")
+    request_vote(admin_client, endpoint, "2125551213", reply="A")
+    request_callback(admin_client, endpoint, "info", lead="HOURS", mobile="2125551212", msg="hi")
+
+    response = admin_client.get(CAMPAIGNS)
+
+    rows = {c.keyword: c for c in response.context["cl"].result_list}
+    assert (rows["FB1"].responses, rows["FB1"].subscribers) == (3, 2)
+    assert (rows["HOURS"].responses, rows["HOURS"].subscribers) == (1, 1)
+    assert (rows["QUIET"].responses, rows["QUIET"].last_activity_at) == (0, None)
+    assert rows["FB1"].last_activity_at == PollResponse.objects.latest().received_at
+    page = response.content.decode()
+    assert page.count("Needs review") >= 2
+    assert "Made from a callback: nobody had set up this keyword. Since" in page
+    assert "Set up" in page  # Quiet was set up by hand
+
+
 def test_poll_campaign_links_to_its_results(admin_client, endpoint):
     request_vote(admin_client, endpoint, "2125551212", reply="A", label="Tampa")
     request_vote(admin_client, endpoint, "2125551213", reply="A", label="Tampa")
@@ -83,7 +104,7 @@ def test_poll_campaign_links_to_its_results(admin_client, endpoint):
     assert results in admin_client.get(CAMPAIGNS + f"{campaign.pk}/change/").content.decode()
     page = admin_client.get(results).content.decode()
     assert "Tampa" in page and "Miami" in page
-    assert '<td class="num">2</td>' in page and '<td class="num">1</td>' in page
+    assert '<td class="num votes">2</td>' in page and '<td class="num votes">1</td>' in page
 
 
 def test_info_campaign_has_no_results_link(admin_client, db):
@@ -149,7 +170,8 @@ def test_response_lists_queries_do_not_grow_with_page_size(admin_client, endpoin
 
     assert PollResponse.objects.count() == InfoRequest.objects.count() == 27
     assert FormSubmission.objects.count() == 27
-    assert few == many == [8 + ESTIMATE_QUERY] * 3
+    # Form submissions: + the sample that picks the custom-field columns.
+    assert few == many == [8 + ESTIMATE_QUERY, 8 + ESTIMATE_QUERY, 9 + ESTIMATE_QUERY]
 
 
 def test_responses_are_read_only_records(admin_client, endpoint):
@@ -185,16 +207,16 @@ def test_votes_export_follows_the_filters(admin_client, endpoint):
 
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].split(",") == [
-        "received_at",
-        "mobile",
-        "country",
-        "carrier",
-        "shortcode",
-        "keyword",
-        "campaign",
-        "reply",
-        "label_sent",
-        "choice",
+        "Received at",
+        "Mobile",
+        "Country",
+        "Carrier",
+        "Short code",
+        "Keyword",
+        "Campaign",
+        "Reply",
+        "Label sent",
+        "Choice",
     ]
     assert len(lines) == 2
     assert ",+13055550000,US,TM,84700,FB1,FB1,B,Miami,Miami" in lines[1]
@@ -211,7 +233,7 @@ def test_form_submissions_export_expands_custom_fields(admin_client, endpoint):
     response = admin_client.get("/admin/campaigns/formsubmission/export.csv")
 
     lines = b"".join(response.streaming_content).decode().splitlines()
-    assert lines[0].endswith(",campaign,Name,Zip")
+    assert lines[0].endswith(",Campaign,Name,Zip")
     assert any("+12125551212" in line and line.endswith(",Bill,") for line in lines)
     assert any("+13055550000" in line and line.endswith(",,33101") for line in lines)
 
@@ -280,6 +302,34 @@ def test_votes_list_ignores_ids_that_cannot_be_ids(admin_client, endpoint, value
     for url in (VOTES, VOTES + "export.csv"):
         response = admin_client.get(url, {"campaign__id__exact": value, "choice": value})
         assert response.status_code == 200, url
+
+
+def test_subscribers_can_be_filtered_by_the_campaign_they_took_part_in(admin_client, endpoint):
+    request_vote(admin_client, endpoint, "2125551212")
+    request_callback(admin_client, endpoint, "info", lead="HOURS", mobile="2125551213", msg="hi")
+    hours = Campaign.objects.get(keyword="HOURS")
+
+    page = admin_client.get("/admin/crm/subscriber/", {"took_part_in": hours.pk}).content.decode()
+
+    assert "+12125551213" in page and "+12125551212" not in page
+    assert "took part in" in page
+
+
+def test_each_list_offers_only_campaigns_of_its_kind(admin_client, endpoint):
+    request_vote(admin_client, endpoint, "2125551212")
+    request_callback(admin_client, endpoint, "info", lead="HOURS", mobile="2125551213", msg="hi")
+    poll, info = Campaign.objects.get(keyword="FB1"), Campaign.objects.get(keyword="HOURS")
+    # A filter with a single choice is not shown: a second campaign of each kind.
+    poll2 = Campaign.objects.create(shortcode="84700", keyword="FB2", kind=Kind.POLL)
+    info2 = Campaign.objects.create(keyword="MENU", kind=Kind.INFO)
+
+    def offered(url) -> set:
+        specs = admin_client.get(url).context["cl"].filter_specs
+        campaign = next(spec for spec in specs if isinstance(spec, CampaignOfKindFilter))
+        return {pk for pk, _ in campaign.lookup_choices}
+
+    assert offered(VOTES) == {poll.pk, poll2.pk}
+    assert offered("/admin/campaigns/inforequest/") == {info.pk, info2.pk}
 
 
 def test_a_marketer_sets_a_campaigns_own_duplicate_window(admin_client, db):

@@ -37,7 +37,7 @@ def test_docs_render_with_no_internet(server, page, url, shows):
     page.goto(f"{server}/admin/login/?next={url}")
     page.fill("#id_username", "admin")
     page.fill("#id_password", "docs-pass-123")
-    page.click("input[type=submit]")
+    page.click("button[type=submit]")
     page.wait_for_selector(shows, timeout=20000)
     assert "/api/poll-responses/" in page.content()
     assert outside == []

@@ -20,21 +20,21 @@ def test_after_five_wrong_passwords_the_right_one_is_refused_too(admin_login, ch
         page.goto(admin_login)
         page.fill("#id_username", "marketer")
         page.fill("#id_password", f"wrong-{attempt}")
-        page.click("input[type=submit]")
+        page.click("button[type=submit]")
         assert "Please enter the correct username and password" in page.content()
 
     page.goto(admin_login)
     page.fill("#id_username", "marketer")
     page.fill("#id_password", "wrong-4")
     with page.expect_response(lambda r: r.url.startswith(admin_login)) as fifth:
-        page.click("input[type=submit]")
+        page.click("button[type=submit]")
     assert fifth.value.status == 429
     assert "too many login attempts" in page.content()
 
     page.goto(admin_login)
     page.fill("#id_username", "marketer")
     page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    page.click("button[type=submit]")
     assert "too many login attempts" in page.content()
     page.goto(admin_login.replace("/login/", "/"))
     assert "/admin/login/" in page.url  # still not logged in

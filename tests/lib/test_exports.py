@@ -35,9 +35,9 @@ def test_admin_csv_export_escapes_each_dangerous_prefix(admin_client, db, text):
 
     header, row = export_csv(admin_client)
 
-    assert header[0] == "mobile" and header[-1] == "Note"
+    assert header[0] == "Mobile" and header[-1] == "Note"
     assert row[0] == "+12125551212"
-    assert row[header.index("carrier")] == "'" + text
+    assert row[header.index("Carrier")] == "'" + text
     assert row[-1] == "'" + text
 
 
@@ -59,7 +59,7 @@ def test_admin_xlsx_export_holds_text_never_formulas(admin_client, db):
     sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
     rows = list(sheet.iter_rows())
     header = [cell.value for cell in rows[0]]
-    assert header[:2] == ["mobile", "country"] and header[-1] == "Note"
+    assert header[:2] == ["Mobile", "Country"] and header[-1] == "Note"
     cells = [cell for row in rows[1:] for cell in row if cell.value is not None]
     assert all(cell.data_type == "s" for cell in cells)
     # XML reads a bare carriage return back as a line feed; the cell is text either way.

@@ -1,6 +1,12 @@
 import pytest
 
-from subscribers.phone import InvalidMobile, country_code, normalise_mobile
+from subscribers.phone import (
+    InvalidMobile,
+    country_code,
+    display_mobile,
+    normalise_mobile,
+    us_state,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,3 +44,23 @@ def test_country_code_is_empty_for_unknown_countries():
     assert country_code("USA") == "US"
     assert country_code("nowhere") == ""
     assert country_code("") == ""
+
+
+def test_it_shows_numbers_of_the_default_country_the_national_way():
+    assert display_mobile("+12125551212", "US") == "(212) 555-1212"
+    assert display_mobile("+442071838750", "US") == "+44 20 7183 8750"
+    assert display_mobile("+442071838750", "GB") == "020 7183 8750"
+
+
+@pytest.mark.parametrize(
+    "mobile, state",
+    [
+        ("+12125551212", "New York"),  # the geocoder says "New York, NY"
+        ("+13055550000", "Florida"),  # the geocoder says "Florida"
+        ("+14155550100", "California"),
+        ("+17875550000", "Puerto Rico"),
+        ("+442071838750", ""),
+    ],
+)
+def test_it_finds_the_us_state_of_a_number_offline(mobile, state):
+    assert us_state(mobile) == state

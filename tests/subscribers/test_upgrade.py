@@ -120,9 +120,13 @@ def test_a_database_from_before_the_layers_upgrades_without_loss(old_release, em
 
     assert before["rows"]["crm.Subscriber"] == 2
     assert before["rows"]["campaigns.PollResponse"] == 1
-    # Tables added since that release (e.g. callbacks.CallbackFingerprint) start empty.
+    # The release's migration history is kept; migrations made since are applied after it.
+    later = after.pop("crm_migrations")
+    assert later[: len(before["crm_migrations"])] == before.pop("crm_migrations")
+    # Tables added since that release (e.g. callbacks.CallbackFingerprint) start empty, but
+    # for the one row that stamps the version of the campaigns callbacks look up.
     added = {label: n for label, n in after["rows"].items() if label not in before["rows"]}
-    assert set(added.values()) <= {0}
+    assert added == {**dict.fromkeys(added, 0), "campaigns.CatalogVersion": 1}
     after["rows"] = {label: n for label, n in after["rows"].items() if label not in added}
     assert after == before
     plan = manage(ROOT, empty_database, "migrate", "--plan")
