@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Kind
+from lib.sync import change_seq_field, changes_index
 
 
 def new_token() -> str:
@@ -59,12 +60,16 @@ class CallbackEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, db_index=True)
     reason = models.TextField(blank=True)
+    change_seq = change_seq_field()
 
     objects = CallbackEventQuerySet.as_manager()
 
     class Meta:
         ordering = ("-received_at", "-id")
-        indexes = [models.Index(fields=["kind", "received_at"])]
+        indexes = [
+            models.Index(fields=["kind", "received_at"]),
+            changes_index("callbackevent_changes"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.outcome} at {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -8,7 +8,7 @@ from itertools import islice
 from django.db import IntegrityError, transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -25,9 +25,10 @@ from campaigns.models import (
     clean_keyword,
 )
 from campaigns.results import Counting, poll_results
+from lib.api import IntegrationListMixin, IntegrationViewSet, list_schema
 from lib.exports import CHUNK_SIZE
 from lib.filters import IdFilter, SameTextFilter, TimeFilter, in_utc
-from lib.rest import CSVListMixin, csv_list_schema, validate_model, with_changes
+from lib.rest import validate_model, with_changes
 from lib.text import folded
 from subscribers.api import CountryFilter, PeopleFilterForm, mobile_filter
 
@@ -42,11 +43,11 @@ class ChoiceInCampaignSerializer(serializers.ModelSerializer):
 
 
 class CampaignSerializer(serializers.ModelSerializer):
+    """A campaign read, or changed: its choices change through /api/v1/poll-choices/, so here
+    they are read-only, and what GET answers can be sent back with PUT as it is."""
+
     choices = ChoiceInCampaignSerializer(
-        many=True,
-        required=False,
-        help_text="Poll choices. Given when a campaign is created; "
-        "changed later through /api/poll-choices/.",
+        many=True, read_only=True, help_text="Poll choices; change them in /api/v1/poll-choices/."
     )
 
     class Meta:
@@ -66,9 +67,20 @@ class CampaignSerializer(serializers.ModelSerializer):
     def validate_keyword(self, value: str) -> str:
         return clean_keyword(value)
 
+    def validate(self, attrs: dict) -> dict:
+        fields = {name: value for name, value in attrs.items() if name != "choices"}
+        validate_model(with_changes(self.instance, Campaign, fields))
+        return attrs
+
+
+class CampaignCreateSerializer(CampaignSerializer):
+    """A new campaign, its poll choices included."""
+
+    choices = ChoiceInCampaignSerializer(
+        many=True, required=False, help_text="Poll choices, created with the campaign."
+    )
+
     def validate_choices(self, value: list[dict]) -> list[dict]:
-        if self.instance is not None:
-            raise serializers.ValidationError("Change choices through /api/poll-choices/.")
         seen = set()
         for choice in value:
             reply = folded(choice["reply"])
@@ -76,11 +88,6 @@ class CampaignSerializer(serializers.ModelSerializer):
                 raise serializers.ValidationError(f"Reply {choice['reply']!r} is given twice.")
             seen.add(reply)
         return value
-
-    def validate(self, attrs: dict) -> dict:
-        fields = {name: value for name, value in attrs.items() if name != "choices"}
-        validate_model(with_changes(self.instance, Campaign, fields))
-        return attrs
 
     def create(self, validated_data: dict) -> Campaign:
         choices = validated_data.pop("choices", [])
@@ -193,14 +200,13 @@ class PollResultsSerializer(serializers.Serializer):
     )
 
 
-@extend_schema_view(**csv_list_schema(CampaignSerializer))
+@extend_schema_view(**list_schema(CampaignSerializer))
 class CampaignViewSet(
-    CSVListMixin,
-    mixins.ListModelMixin,
+    IntegrationListMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    IntegrationViewSet,
 ):
     """Campaigns with their poll choices, validated as the admin validates them."""
 
@@ -215,6 +221,9 @@ class CampaignViewSet(
         header, rows = super().csv_table(queryset)
         return [*header, "choices"], with_choices(rows)
 
+    def get_serializer_class(self):
+        return CampaignCreateSerializer if self.action == "create" else CampaignSerializer
+
     def perform_create(self, serializer):
         if serializer.validated_data.get("choices") and not self.request.user.has_perm(
             "campaigns.add_pollchoice"
@@ -223,7 +232,12 @@ class CampaignViewSet(
         serializer.save()
 
     @extend_schema(parameters=[ResultsQuerySerializer], responses=PollResultsSerializer)
-    @action(detail=True, filter_backends=[], pagination_class=None)
+    @action(
+        detail=True,
+        filter_backends=[],
+        pagination_class=None,
+        query_params=tuple(ResultsQuerySerializer().fields),
+    )
     def results(self, request, pk=None):
         """Votes, unique voters and shares per choice, counted as on the admin results page."""
         if not request.user.has_perm("campaigns.view_pollresponse"):
@@ -234,14 +248,13 @@ class CampaignViewSet(
         return Response(PollResultsSerializer(poll_results(campaign, **query.validated_data)).data)
 
 
-@extend_schema_view(**csv_list_schema(PollChoiceSerializer))
+@extend_schema_view(**list_schema(PollChoiceSerializer))
 class PollChoiceViewSet(
-    CSVListMixin,
-    mixins.ListModelMixin,
+    IntegrationListMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    IntegrationViewSet,
 ):
     """The replies a poll understands. Choices with votes are kept, so none is deleted here."""
 
@@ -347,26 +360,29 @@ class FormSubmissionSerializer(ResponseSerializer):
         fields = (*RESPONSE_FIELDS, "fields")
 
 
-# Ids, as in the JSON; the admin's export names the campaign instead, for people.
+# The JSON's names and values (ids, and labels beside them); the admin's export names the
+# campaign instead, for people. Custom fields and extras are columns / objects of their own.
 RESPONSE_COLUMNS = (
     ("id", "id"),
     ("received_at", "received_at"),
     ("campaign", "campaign"),
     ("shortcode", "campaign__shortcode"),
     ("keyword", "campaign__keyword"),
+    ("subscriber", "subscriber"),
     ("mobile", "subscriber__mobile"),
     ("carrier", "subscriber__carrier"),
     ("country", "subscriber__country"),
+    ("callback", "callback"),
 )
 
 
-class ResponseViewSet(CSVListMixin, viewsets.ReadOnlyModelViewSet):
+class ResponseViewSet(IntegrationListMixin, mixins.RetrieveModelMixin, IntegrationViewSet):
     """Read-only: only callbacks record responses."""
 
     cursor_ordering = ("-received_at", "-id")
 
 
-@extend_schema_view(**csv_list_schema(PollResponseSerializer))
+@extend_schema_view(**list_schema(PollResponseSerializer))
 class PollResponseViewSet(ResponseViewSet):
     """Poll votes, as received, with the choice each one counts for."""
 
@@ -376,13 +392,14 @@ class PollResponseViewSet(ResponseViewSet):
     csv_filename = "poll-responses.csv"
     csv_columns = (
         *RESPONSE_COLUMNS,
+        ("choice", "choice"),
+        ("choice_label", "choice__label"),
         ("reply", "reply"),
         ("label", "label"),
-        ("choice", "choice__label"),
     )
 
 
-@extend_schema_view(**csv_list_schema(InfoRequestSerializer))
+@extend_schema_view(**list_schema(InfoRequestSerializer))
 class InfoRequestViewSet(ResponseViewSet):
     """Text-4-Info keywords texted in."""
 
@@ -393,7 +410,7 @@ class InfoRequestViewSet(ResponseViewSet):
     csv_columns = (*RESPONSE_COLUMNS, ("message", "message"))
 
 
-@extend_schema_view(**csv_list_schema(FormSubmissionSerializer))
+@extend_schema_view(**list_schema(FormSubmissionSerializer))
 class FormSubmissionViewSet(ResponseViewSet):
     """Web form and sticky session captures; in CSV, each custom field is a column."""
 

@@ -3,6 +3,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from lib.models import first_or_create
+from lib.sync import change_seq_field, changes_index
 from lib.text import same_text
 
 
@@ -67,11 +68,13 @@ class Campaign(models.Model):
         default=False, help_text="Created automatically from a keyword nobody set up yet."
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    change_seq = change_seq_field()
 
     objects = CampaignManager()
 
     class Meta:
         ordering = ("-needs_review", "shortcode", "keyword")
+        indexes = [changes_index("campaign_changes")]
         constraints = [
             models.UniqueConstraint(
                 "shortcode",
@@ -129,9 +132,11 @@ class PollChoice(models.Model):
         default=False,
         help_text="Created from a reply that matched no configured choice; uncheck once reviewed.",
     )
+    change_seq = change_seq_field()
 
     class Meta:
         ordering = ("campaign", "order", "reply")
+        indexes = [changes_index("pollchoice_changes")]
         constraints = [
             models.UniqueConstraint(
                 "campaign",
@@ -164,6 +169,7 @@ class Response(models.Model):
     extras = models.JSONField(
         default=dict, blank=True, help_text="Parameters beyond the documented ones."
     )
+    change_seq = change_seq_field()
 
     class Meta:
         abstract = True
@@ -173,6 +179,7 @@ class Response(models.Model):
             models.Index(fields=["campaign", "received_at"]),
             models.Index(fields=["subscriber", "received_at"]),
             models.Index(fields=["received_at"]),
+            changes_index("%(class)s_changes"),
         ]
 
 

@@ -1,10 +1,14 @@
-"""The integration API under /api/: the endpoints, a token for curl, the schema and its docs."""
+"""The integration API under /api/v1/: the endpoints, a token for curl, the schema and its
+docs; and the unversioned paths of the first release, redirected."""
 
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import include, path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.routers import DefaultRouter
 
 from callbacks.api import CallbackEventViewSet
@@ -16,7 +20,7 @@ from campaigns.api import (
     PollResponseViewSet,
 )
 from lib.rest import PasswordRateThrottle
-from subscribers.api import SubscriberViewSet
+from subscribers.api import CustomFieldViewSet, DeletionViewSet, SubscriberViewSet
 
 app_name = "api"
 
@@ -28,6 +32,8 @@ router.register("poll-responses", PollResponseViewSet)
 router.register("info-requests", InfoRequestViewSet)
 router.register("form-submissions", FormSubmissionViewSet)
 router.register("callbacks", CallbackEventViewSet)
+router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
+router.register("deletions", DeletionViewSet)
 
 
 class RedocView(SpectacularRedocView):
@@ -41,13 +47,35 @@ class RedocView(SpectacularRedocView):
         return response
 
 
+class TokenView(ObtainAuthToken):
+    """A user's token for their username and password, as JSON like every other body."""
+
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    authentication_classes = []
+    throttle_classes = [PasswordRateThrottle]
+
+
+class PermanentRedirect(HttpResponseRedirect):
+    # 308: clients repeat the same method and body at the new address (301 may turn a POST
+    # into a GET).
+    status_code = 308
+
+
+def moved_to_v1(request: HttpRequest, rest: str) -> PermanentRedirect:
+    """/api/<rest> of the first release -> /api/v1/<rest>, query string kept. Kept for one
+    release, so integrations have time to change their base URL."""
+    query = request.META.get("QUERY_STRING", "")
+    return PermanentRedirect(f"/api/v1/{rest}" + (f"?{query}" if query else ""))
+
+
 def docs_page(view):
     # People read the docs in a browser: send them to log in rather than answer 403.
     return login_required(view, login_url="admin:login")
 
 
 urlpatterns = [
-    path("token/", ObtainAuthToken.as_view(throttle_classes=[PasswordRateThrottle]), name="token"),
+    path("token/", TokenView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", docs_page(SpectacularSwaggerView.as_view(url_name="api:schema")), name="docs"),
     path(

@@ -17,4 +17,3 @@ def first_or_create(queryset: models.QuerySet, **values) -> models.Model:
             return queryset.create(**values)
     except IntegrityError:
         return queryset.get()
-

@@ -1,25 +1,21 @@
-"""How every endpoint of the integration API behaves: who may call it, how fast, how lists page,
-how a list becomes a CSV download and how writes are validated. The endpoints themselves live
-in each app's api.py.
+"""How every endpoint of the integration API is guarded and paged, as DRF's settings name
+them: who may call it, how fast, how lists page; and how writes are validated. The endpoints'
+shared building blocks (errors, strict query strings, CSV, changes feeds) are in lib.api.
 """
 
 import copy
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
-from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import renderers, serializers
+from rest_framework import exceptions, renderers, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
-from lib.exports import Column, csv_response, table
+# DRF reads this module while it loads its views (DEFAULT_PERMISSION_CLASSES): it may import
+# no DRF view, so the view-side plumbing lives in lib.api.
 
 VIEW_PERMISSION = ["%(app_label)s.view_%(model_name)s"]
 
@@ -61,6 +57,7 @@ class TimeCursorPagination(CursorPagination):
     """Newest first, by a cursor: stable while rows are inserted, and no COUNT(*).
 
     A view sets `cursor_ordering`, led by an indexed timestamp and made unique by the id.
+    A cursor or page size that is no such thing is a 400, never a silent default.
     """
 
     page_size = 50
@@ -71,80 +68,48 @@ class TimeCursorPagination(CursorPagination):
     def get_ordering(self, request, queryset, view) -> tuple[str, ...]:
         return tuple(getattr(view, "cursor_ordering", self.ordering))
 
+    def get_page_size(self, request) -> int:
+        return requested_page_size(request, self.page_size, self.max_page_size)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError(
+                {"cursor": ["Not a cursor this server gave: use the next or previous link."]}
+            ) from None
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
+
+def requested_page_size(request, default: int = 50, maximum: int = 1000) -> int:
+    """`page_size` from the query: 1 to `maximum`, else a 400."""
+    text = request.query_params.get("page_size")
+    if text is None:
+        return default
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= maximum:
+        raise exceptions.ValidationError({"page_size": [f"A whole number from 1 to {maximum}."]})
+    return size
+
 
 class CSVRenderer(renderers.BaseRenderer):
-    """Lets `?format=csv` through content negotiation; CSVListMixin streams the body itself."""
+    """Lets CSV through content negotiation; lib.api streams the body itself."""
 
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        raise NotImplementedError("CSV lists are streamed by CSVListMixin.list()")
-
-
-FORMAT_PARAMETER = OpenApiParameter(
-    "format",
-    OpenApiTypes.STR,
-    enum=["json", "csv"],
-    description="`csv` downloads every row that matches the filters as CSV, unpaginated.",
-)
-
-
-def csv_list_schema(serializer_class: type) -> dict:
-    """extend_schema_view(**csv_list_schema(S)): the list's JSON pages and its CSV download."""
-    return {
-        "list": extend_schema(
-            parameters=[FORMAT_PARAMETER],
-            responses={
-                (200, "application/json"): serializer_class(many=True),
-                (200, "text/csv"): OpenApiTypes.STR,
-            },
-        )
-    }
-
-
-def iso_times(row: Iterable) -> tuple:
-    """Times in ISO 8601 (2025-06-01T14:00:00+00:00): integrations parse the CSV too."""
-    return tuple(value.isoformat() if isinstance(value, datetime) else value for value in row)
-
-
-class CSVListMixin:
-    """`?format=csv` on a list streams every filtered row, in the list's order, as CSV.
-
-    The view declares `csv_columns`, (header, .values_list() path) pairs, and for custom
-    fields the JSON field whose keys become more columns (`csv_json_field`). The table is
-    the admin export's, lib.exports.table(): flat tuples read in chunks, never all held.
-    """
-
-    csv_columns: Sequence[Column] = ()
-    csv_json_field: str | None = None
-    csv_filename = "export.csv"
-
-    def get_renderers(self):
-        found = super().get_renderers()
-        if self.action == "list":
-            found.append(CSVRenderer())
-        return found
-
-    def list(self, request, *args, **kwargs):
-        if request.accepted_renderer.format != CSVRenderer.format:
-            return super().list(request, *args, **kwargs)
-        queryset = self.filter_queryset(self.get_queryset()).order_by(*self.cursor_ordering)
-        header, rows = self.csv_table(queryset)
-        return csv_response(self.csv_filename, header, rows)
-
-    def csv_table(self, queryset: QuerySet) -> tuple[Sequence[str], Iterator[Sequence]]:
-        header, rows = table(queryset, self.csv_columns, self.csv_json_field)
-        return header, map(iso_times, rows)
-
-    def handle_exception(self, exc):
-        # Errors (a bad filter, a missing token) are told in JSON, even to a CSV request.
-        response = super().handle_exception(exc)
-        if isinstance(getattr(self.request, "accepted_renderer", None), CSVRenderer):
-            self.request.accepted_renderer = renderers.JSONRenderer()
-            self.request.accepted_media_type = renderers.JSONRenderer.media_type
-        return response
+        raise NotImplementedError("CSV lists are streamed by lib.api.IntegrationListMixin")
 
 
 def validate_model(instance: models.Model) -> None:
