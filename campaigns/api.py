@@ -27,22 +27,28 @@ from campaigns.models import (
 from campaigns.results import Counting, poll_results
 from lib.api import IntegrationListMixin, IntegrationViewSet, list_schema
 from lib.exports import CHUNK_SIZE
-from lib.filters import IdFilter, SameTextFilter, TimeFilter, in_utc
-from lib.rest import validate_model, with_changes
+from lib.filters import IdFilter, SameTextFilter, TimeFilter, TrueFalseFilter, in_utc
+from lib.rest import (
+    Conflict,
+    StrictModelSerializer,
+    check_conflicts,
+    validate_model,
+    with_changes,
+)
 from lib.text import folded
 from subscribers.api import CountryFilter, PeopleFilterForm, mobile_filter
 
 # Campaigns and poll choices
 
 
-class ChoiceInCampaignSerializer(serializers.ModelSerializer):
+class ChoiceInCampaignSerializer(StrictModelSerializer):
     class Meta:
         model = PollChoice
         fields = ("id", "reply", "label", "order", "from_callback")
         read_only_fields = ("from_callback",)
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(StrictModelSerializer):
     """A campaign read, or changed: its choices change through /api/v1/poll-choices/, so here
     they are read-only, and what GET answers can be sent back with PUT as it is."""
 
@@ -72,6 +78,10 @@ class CampaignSerializer(serializers.ModelSerializer):
         validate_model(with_changes(self.instance, Campaign, fields))
         return attrs
 
+    def update(self, instance: Campaign, validated_data: dict) -> Campaign:
+        check_conflicts(with_changes(instance, Campaign, validated_data))
+        return super().update(instance, validated_data)
+
 
 class CampaignCreateSerializer(CampaignSerializer):
     """A new campaign, its poll choices included."""
@@ -91,6 +101,7 @@ class CampaignCreateSerializer(CampaignSerializer):
 
     def create(self, validated_data: dict) -> Campaign:
         choices = validated_data.pop("choices", [])
+        check_conflicts(with_changes(None, Campaign, validated_data))
         try:
             with transaction.atomic():
                 campaign = Campaign.objects.create(**validated_data)
@@ -98,13 +109,13 @@ class CampaignCreateSerializer(CampaignSerializer):
                     campaign.choices.create(**choice)
         except IntegrityError:
             # Another request created the same keyword between validation and saving.
-            raise serializers.ValidationError(
+            raise Conflict(
                 {api_settings.NON_FIELD_ERRORS_KEY: ["This campaign exists already."]}
             ) from None
         return campaign
 
 
-class PollChoiceSerializer(serializers.ModelSerializer):
+class PollChoiceSerializer(StrictModelSerializer):
     class Meta:
         model = PollChoice
         fields = ("id", "campaign", "reply", "label", "order", "from_callback")
@@ -118,6 +129,14 @@ class PollChoiceSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict) -> dict:
         validate_model(with_changes(self.instance, PollChoice, attrs))
         return attrs
+
+    def create(self, validated_data: dict) -> PollChoice:
+        check_conflicts(with_changes(None, PollChoice, validated_data))
+        return super().create(validated_data)
+
+    def update(self, instance: PollChoice, validated_data: dict) -> PollChoice:
+        check_conflicts(with_changes(instance, PollChoice, validated_data))
+        return super().update(instance, validated_data)
 
 
 class PollChoiceFilter(filters.FilterSet):
@@ -139,7 +158,7 @@ class CampaignFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=Kind.choices)
     shortcode = filters.CharFilter(field_name="shortcode")
     keyword = KeywordFilter(field_name="keyword")
-    needs_review = filters.BooleanFilter()
+    needs_review = TrueFalseFilter()
 
     class Meta:
         model = Campaign

@@ -2,12 +2,12 @@
 docs; and the unversioned paths of the first release, redirected."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.routers import DefaultRouter
 
@@ -19,7 +19,7 @@ from campaigns.api import (
     PollChoiceViewSet,
     PollResponseViewSet,
 )
-from lib.rest import PasswordRateThrottle
+from lib.rest import JSONParser, PasswordRateThrottle
 from subscribers.api import CustomFieldViewSet, DeletionViewSet, SubscriberViewSet
 
 app_name = "api"
@@ -67,6 +67,14 @@ def moved_to_v1(request: HttpRequest, rest: str) -> PermanentRedirect:
     release, so integrations have time to change their base URL."""
     query = request.META.get("QUERY_STRING", "")
     return PermanentRedirect(f"/api/v1/{rest}" + (f"?{query}" if query else ""))
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 404 (handler404): under /api/ in the API's error shape, as JSON, for a path
+    no route matches (e.g. /api/v1/campaigns/1.5/); elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
 
 
 def docs_page(view):

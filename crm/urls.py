@@ -3,6 +3,8 @@ from django.urls import include, path, re_path
 
 from crm.api_urls import moved_to_v1
 
+handler404 = "crm.api_urls.not_found"
+
 urlpatterns = [
     path("callbacks/", include("callbacks.urls")),
     path("admin/", admin.site.urls),

@@ -20,7 +20,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from lib.exports import Column, csv_response, table
 from lib.rest import CSVRenderer, requested_page_size
-from lib.sync import START, InvalidPosition, changed_after, decode_position, encode_position
+from lib.sync import (
+    POSITION_PATTERN,
+    START,
+    InvalidPosition,
+    changed_after,
+    decode_position,
+    encode_position,
+)
 
 PAGE_SIZE_PARAMETER = OpenApiParameter(
     "page_size",
@@ -38,7 +45,7 @@ FORMAT_PARAMETER = OpenApiParameter(
 )
 AFTER_PARAMETER = OpenApiParameter(
     "after",
-    OpenApiTypes.STR,
+    {"type": "string", "pattern": POSITION_PATTERN},
     description="The `after` of the previous answer; leave it out to start from the beginning.",
 )
 
@@ -120,6 +127,9 @@ class IntegrationViewSet(viewsets.GenericViewSet):
     query_params: Sequence[str] = ()
 
     def initial(self, request, *args, **kwargs):
+        # A method the endpoint has not is a 405 before anything else is read.
+        if getattr(self, request.method.lower(), None) is None:
+            raise exceptions.MethodNotAllowed(request.method)
         super().initial(request, *args, **kwargs)
         check_query(request.query_params, self.allowed_query_params())
 
@@ -279,8 +289,8 @@ class ContractSchema(AutoSchema):
     """drf-spectacular's schema, with the errors each operation can answer declared.
 
     400: every operation reads its query string (and body) strictly; 401/403: every endpoint
-    with authentication needs a permitted user; 404: operations on one object; 415: bodies
-    are JSON only; 429: throttled endpoints.
+    with authentication needs a permitted user; 404: operations on one object; 409: a write
+    that clashes with an existing row; 415: bodies are JSON only; 429: throttled endpoints.
     """
 
     def error_statuses(self) -> list[int]:
@@ -290,10 +300,16 @@ class ContractSchema(AutoSchema):
         if "{" in self.path:
             statuses.append(404)
         if self.method in ("POST", "PUT", "PATCH"):
-            statuses.append(415)
+            statuses += [409, 415] if self.view.get_authenticators() else [415]
         if self.view.get_throttles():
             statuses.append(429)
         return statuses
+
+    def _is_list_view(self, serializer=None) -> bool:
+        # A feed (deletions/) answers one object holding its rows, not a bare list.
+        if getattr(self.view, "is_feed", False):
+            return False
+        return super()._is_list_view(serializer)
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -305,30 +321,21 @@ class ContractSchema(AutoSchema):
         return responses
 
 
-# A string the database can store: no NUL character, no lone UTF-16 surrogate.
-STORABLE_TEXT = r"^[^\u0000\ud800-\udfff]*$"
-# The same, for a query parameter, which may be neither empty nor "null" (EMPTY_VALUES).
-QUERY_TEXT = r"^(?!null$)[^\u0000\ud800-\udfff]+$"
+# A query parameter's text: not empty, not "null" (EMPTY_VALUES), no NUL (refused by the
+# filters). Bodies need no pattern: lib.rest.JSONParser makes what cannot be stored U+FFFD.
+QUERY_TEXT = r"^(?!null$)[^\u0000]+$"
 
 
 def text_patterns(result, generator, request, public):
-    """Schema postprocessing hook: free-text strings say what the server accepts (DRF refuses
-    NUL and lone surrogates), so a generated request is never refused for them."""
-
-    def mark(schema: dict, pattern: str) -> None:
-        if schema.get("type") == "string" and not {"format", "enum", "pattern"} & set(schema):
-            schema["pattern"] = pattern
-        for child in (schema.get("properties") or {}).values():
-            mark(child, STORABLE_TEXT)
-        for key in ("items", "additionalProperties"):
-            if isinstance(schema.get(key), dict):
-                mark(schema[key], STORABLE_TEXT)
-
-    for component in result.get("components", {}).get("schemas", {}).values():
-        mark(component, STORABLE_TEXT)
+    """Schema postprocessing hook: free-text query parameters say what the server accepts,
+    so a generated request is never refused for them."""
     for path in result.get("paths", {}).values():
         for operation in path.values():
             for parameter in operation.get("parameters", []):
-                if parameter.get("in") == "query":
-                    mark(parameter.get("schema", {}), QUERY_TEXT)
+                schema = parameter.get("schema", {})
+                free_text = schema.get("type") == "string" and not (
+                    {"format", "enum", "pattern"} & set(schema)
+                )
+                if parameter.get("in") == "query" and free_text:
+                    schema["pattern"] = QUERY_TEXT
     return result

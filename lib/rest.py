@@ -4,11 +4,12 @@ shared building blocks (errors, strict query strings, CSV, changes feeds) are in
 """
 
 import copy
+import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
-from rest_framework import exceptions, renderers, serializers
+from rest_framework import exceptions, parsers, renderers, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.settings import api_settings
@@ -112,19 +113,104 @@ class CSVRenderer(renderers.BaseRenderer):
         raise NotImplementedError("CSV lists are streamed by lib.api.IntegrationListMixin")
 
 
-def validate_model(instance: models.Model) -> None:
-    """Run the model's own validation, constraints included, as the admin's forms do.
+# JSON types as the schema declares them: DRF would read 5 as the text "5", "true" as true and
+# "7" as 7, so a client's mistake would pass unseen.
 
-    So a duplicate keyword on a short code, in any case, is a 400 here, never an
-    IntegrityError, and the API can't accept what the admin would refuse.
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose text, whole-number and yes/no fields take JSON of that type."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.IntegerField: StrictIntegerField,
+        models.PositiveIntegerField: StrictIntegerField,
+        models.BooleanField: StrictBooleanField,
+    }
+
+
+class Conflict(exceptions.ValidationError):
+    """A valid request that clashes with a row that exists (a keyword taken on the short code):
+    409, with the messages of a 400."""
+
+    status_code = 409
+    default_detail = "Conflicts with an existing row."
+    default_code = "conflict"
+
+
+def validate_model(instance: models.Model) -> None:
+    """Run the model's own field validation, as the admin's forms do: a 400.
+
+    So the API can't accept what the admin would refuse. A serializer's validate() calls it;
+    check_conflicts() follows when it saves.
     """
     try:
-        instance.full_clean()
+        instance.full_clean(validate_unique=False, validate_constraints=False)
     except DjangoValidationError as e:
-        errors = serializers.as_serializer_error(e)
-        if "__all__" in errors:
-            errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop("__all__")
-        raise serializers.ValidationError(errors) from None
+        raise serializers.ValidationError(serializer_errors(e)) from None
+
+
+def check_conflicts(instance: models.Model) -> None:
+    """The model's unique fields and constraints, as the admin checks them: a duplicate (a
+    keyword on a short code, in any case) is a 409, never an IntegrityError.
+
+    Called when saving, not from validate(): DRF turns every error raised there into a 400.
+    """
+    try:
+        instance.validate_unique()
+        instance.validate_constraints()
+    except DjangoValidationError as e:
+        raise Conflict(serializer_errors(e)) from None
+
+
+def serializer_errors(error: DjangoValidationError) -> dict:
+    errors = serializers.as_serializer_error(error)
+    if "__all__" in errors:
+        errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop("__all__")
+    return errors
+
+
+class JSONParser(parsers.JSONParser):
+    """JSON bodies, with text the database cannot store (NUL, a lone UTF-16 surrogate) made
+    U+FFFD, as callbacks store bytes that are not UTF-8: kept, visibly, never a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return storable(super().parse(stream, media_type, parser_context))
+
+
+def storable(data):
+    if isinstance(data, str):
+        return UNSTORABLE.sub("\ufffd", data)
+    if isinstance(data, dict):
+        return {storable(key): storable(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [storable(item) for item in data]
+    return data
+
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def with_changes(instance: models.Model | None, model: type, attrs: dict) -> models.Model:

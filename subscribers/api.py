@@ -15,6 +15,7 @@ from lib.api import (
     list_schema,
 )
 from lib.filters import SameTextFilter, TimeFilter
+from lib.rest import StrictCharField, StrictModelSerializer
 from subscribers.models import (
     SUBSCRIBER_COLUMNS,
     Deletion,
@@ -80,9 +81,9 @@ class SubscriberFilter(filters.FilterSet):
         form = PeopleFilterForm
 
 
-class SubscriberSerializer(serializers.ModelSerializer):
+class SubscriberSerializer(StrictModelSerializer):
     fields = serializers.DictField(
-        child=serializers.CharField(allow_null=True, allow_blank=True, max_length=1000),
+        child=StrictCharField(allow_null=True, allow_blank=True, max_length=1000),
         help_text="Custom fields. On update, named fields are set; null or blank removes one.",
     )
 
@@ -171,6 +172,7 @@ class DeletionViewSet(mixins.ListModelMixin, IntegrationViewSet):
 
     queryset = Deletion.objects.all()
     serializer_class = DeletionSerializer
+    is_feed = True
     pagination_class = None
     filter_backends = []
     query_params = ("after", "page_size")

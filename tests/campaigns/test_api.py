@@ -121,7 +121,7 @@ def test_it_refuses_a_keyword_that_exists_on_the_short_code_in_another_case():
     response = reader(*MARKETER).post(
         "/api/v1/campaigns/", {"shortcode": "12345", "keyword": "pizza", "kind": "poll"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "already has a campaign with this keyword" in str(
         response.json()["errors"]["non_field_errors"]
     )
@@ -155,7 +155,7 @@ def test_it_refuses_a_new_choice_whose_reply_exists_in_another_case():
     response = reader(*MARKETER).post(
         "/api/v1/poll-choices/", {"campaign": campaign.id, "reply": " a ", "label": "Tampa"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "already has a choice with this reply" in str(
         response.json()["errors"]["non_field_errors"]
     )

@@ -199,7 +199,7 @@ def test_it_syncs_incrementally(api):
 
     def next_changes(after=None, page_size=50):
         # On PostgreSQL a change is published once every older write transaction on the
-        # server has ended (lib.sync): an integration polls; so does this test, 2 minutes at
+        # server has ended (lib.sync): an integration polls; so does this test, 5 minutes at
         # most.
         deadline = time.monotonic() + 300
         while True:

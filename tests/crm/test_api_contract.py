@@ -223,3 +223,31 @@ def test_a_row_deleted_in_the_admin_leaves_a_tombstone(admin_client):
     again = client.get("/api/v1/deletions/", {"after": body["after"]}).json()
     assert again["results"] == []
     assert Deletion.objects.count() == 2
+
+
+def test_a_yes_no_filter_takes_true_or_false_only():
+    Campaign.objects.create(shortcode="1", keyword="NEW", kind=Kind.POLL, needs_review=True)
+    client = client_for(integration_user("campaigns.view_campaign"))
+    found = client.get("/api/v1/campaigns/", {"needs_review": "true"}).json()["results"]
+    assert [row["keyword"] for row in found] == ["NEW"]
+    response = client.get("/api/v1/campaigns/", {"needs_review": "AAA"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"needs_review": ["Either true or false."]}
+
+
+def test_a_number_where_the_schema_says_text_is_a_400():
+    response = marketer().post("/api/v1/campaigns/", {"shortcode": 12345, "keyword": "PIZZA"})
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"shortcode": ["Not a valid string."]}
+    assert not Campaign.objects.exists()
+
+
+def test_text_the_database_cannot_store_is_kept_as_a_replacement_character():
+    subscriber = receive("form", key="JOIN", mobile="2125551212").subscriber
+    response = marketer().patch(
+        f"/api/v1/subscribers/{subscriber.id}/",
+        '{"fields": {"Na\\u0000me": "A\\ud800nn"}}',
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    assert Subscriber.objects.get().fields == {"Na\ufffdme": "A\ufffdnn"}
