@@ -11,6 +11,7 @@ from django.db import transaction
 from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
+from callbacks.signals import recorded
 from campaigns.models import Response
 from campaigns.services import record
 
@@ -34,7 +35,9 @@ def process(event: CallbackEvent) -> Response | None:
         with transaction.atomic():
             event.outcome, event.reason = Outcome.PROCESSED, ""
             event.save()
-            return record(event, callback)
+            response = record(event, callback)
+            recorded.send(sender=CallbackEvent, response=response)
+            return response
     except Exception as e:
         if adding:
             # The event's INSERT was rolled back with the rest: insert it afresh.

@@ -21,6 +21,7 @@ from campaigns.api import (
 )
 from lib.rest import JSONParser, PasswordRateThrottle
 from subscribers.api import CustomFieldViewSet, DeletionViewSet, SubscriberViewSet
+from webhooks.api import SubscriptionViewSet
 
 app_name = "api"
 
@@ -34,6 +35,7 @@ router.register("form-submissions", FormSubmissionViewSet)
 router.register("callbacks", CallbackEventViewSet)
 router.register("custom-fields", CustomFieldViewSet, basename="custom-field")
 router.register("deletions", DeletionViewSet)
+router.register("webhooks", SubscriptionViewSet)
 
 
 class RedocView(SpectacularRedocView):

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "subscribers.apps.SubscribersConfig",
     "campaigns",
     "callbacks",
+    "webhooks",
     "crm.apps.ProjectConfig",
 ]
 
