@@ -217,7 +217,6 @@ def test_it_syncs_incrementally(api):
         "+12125551212",
         "+13055550123",
     ]
-    assert first.more is True
     receive("form", key="JOIN", mobile="2125551212", Name="Ann B.")
     third = next_changes(second.after)
     assert [(row.mobile, row.fields.to_dict()) for row in third.results] == [
