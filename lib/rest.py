@@ -55,9 +55,10 @@ class PasswordRateThrottle(AnonRateThrottle):
 
 
 class TimeCursorPagination(CursorPagination):
-    """Newest first, by a cursor: stable while rows are inserted, and no COUNT(*).
+    """Pages by a cursor: stable while rows are inserted, and no COUNT(*).
 
-    A view sets `cursor_ordering`, led by an indexed timestamp and made unique by the id.
+    In the view's `cursor_ordering`, unique thanks to the id: newest first for what
+    subscribers sent, by id where rows have no time of their own (poll choices).
     A cursor or page size that is no such thing is a 400, never a silent default.
     """
 

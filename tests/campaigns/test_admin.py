@@ -3,7 +3,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
-from tests.helpers import numbers, queries, request_callback, request_vote
+from tests.helpers import ESTIMATE_QUERY, numbers, queries, request_callback, request_vote
 
 CAMPAIGNS = "/admin/campaigns/campaign/"
 VOTES = "/admin/campaigns/pollresponse/"
@@ -149,7 +149,7 @@ def test_response_lists_queries_do_not_grow_with_page_size(admin_client, endpoin
 
     assert PollResponse.objects.count() == InfoRequest.objects.count() == 27
     assert FormSubmission.objects.count() == 27
-    assert many == few
+    assert few == many == [8 + ESTIMATE_QUERY] * 3
 
 
 def test_responses_are_read_only_records(admin_client, endpoint):
@@ -256,7 +256,7 @@ def test_campaign_list_queries_do_not_grow_with_page_size(admin_client, db):
     many, page = queries(admin_client, CAMPAIGNS)
 
     assert "K59" in page.content.decode()
-    assert many == few
+    assert (few, many) == (6, 6)
 
 
 def test_export_needs_view_permission(client, django_user_model, endpoint):

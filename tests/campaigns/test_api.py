@@ -398,8 +398,21 @@ def test_csv_of_campaigns_lists_their_choices():
 # Query counts
 
 
-@pytest.mark.parametrize("url", LISTS)
-def test_queries_per_page_do_not_grow_with_the_page(url, django_assert_max_num_queries):
+# Queries for a page of JSON and for the whole CSV: token, user, permissions, then the
+# rows with their joins; campaigns add their choices, form submissions' CSV first reads which
+# custom fields exist.
+QUERIES = {
+    "/api/campaigns/": (5, 5),
+    "/api/poll-choices/": (4, 4),
+    "/api/poll-responses/": (4, 4),
+    "/api/info-requests/": (4, 4),
+    "/api/form-submissions/": (4, 5),
+}
+
+
+@pytest.mark.parametrize(("url", "expected"), QUERIES.items())
+def test_queries_per_page_do_not_grow_with_the_page(url, expected, django_assert_num_queries):
+    page_queries, csv_queries = expected
     for n in range(50):
         mobile = f"21255501{n:02d}"
         vote(mobile, "AB"[n % 2], key=f"K{n}")
@@ -407,7 +420,7 @@ def test_queries_per_page_do_not_grow_with_the_page(url, django_assert_max_num_q
         receive("form", key="JOIN", shortcode="12345", mobile=mobile, Name=str(n))
     client = reader(LISTS[url])
     for size in (5, 50):
-        with django_assert_max_num_queries(5):
+        with django_assert_num_queries(page_queries):
             assert len(results(client.get(url, {"page_size": size}))) == size
-    with django_assert_max_num_queries(6):
+    with django_assert_num_queries(csv_queries):
         assert len(csv_lines(client.get(url, {"format": "csv"}))) > 50

@@ -11,7 +11,7 @@ from django.utils import timezone
 from campaigns.models import PollResponse
 from lib.admin_lists import BigTablePaginator, distinct_values, estimated_rows, periods
 from subscribers.models import Subscriber
-from tests.helpers import numbers, queries, request_callback, request_vote
+from tests.helpers import ESTIMATE_QUERY, numbers, queries, request_callback, request_vote
 
 CHANGELIST = "/admin/crm/subscriber/"
 
@@ -43,7 +43,7 @@ def test_subscriber_list_queries_do_not_grow_with_page_size(admin_client, db):
     many, page = queries(admin_client, CHANGELIST)
 
     assert "+12125550062" in page.content.decode()
-    assert many == few
+    assert (few, many) == (7 + ESTIMATE_QUERY, 7 + ESTIMATE_QUERY)
 
 
 def test_subscriber_page_shows_profile_and_timeline_newest_first(admin_client, endpoint):
@@ -92,7 +92,7 @@ def test_subscriber_timeline_is_bounded_and_its_queries_do_not_grow(admin_client
     many, page = queries(admin_client, url)
 
     assert page.content.decode().count("A: Tampa") == 50
-    assert many == few
+    assert (few, many) == (7, 7)
 
 
 def _event(template):
@@ -237,10 +237,9 @@ def test_a_filtered_list_counts_only_up_to_the_cap(admin_client, db, monkeypatch
     few = admin_client.get(CHANGELIST, {"carrier": "ATT"}).content.decode()
     searched = admin_client.get(CHANGELIST, {"q": "VZ"}).content.decode()
 
-    assert "more than 5 subscribers" in many
-    assert "3 subscribers" in few and "more than" not in few
-    assert "more than 5 results" in searched
-    assert "Select all more than 5 subscribers" in many
+    assert "More than 5 subscribers match" in many
+    assert "3 subscribers" in few and "More than" not in few
+    assert "More than 5 subscribers match" in searched
 
 
 def test_the_whole_big_list_shows_the_databases_estimate(admin_client, db, monkeypatch):
@@ -249,7 +248,7 @@ def test_the_whole_big_list_shows_the_databases_estimate(admin_client, db, monke
 
     page = admin_client.get(CHANGELIST).content.decode()
 
-    assert "about 250000 subscribers" in page
+    assert "About 250000 subscribers: the database's estimate" in page
     assert "+12125550002" in page
 
 
