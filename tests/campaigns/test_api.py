@@ -402,11 +402,11 @@ def test_csv_of_campaigns_lists_their_choices():
 # rows with their joins; campaigns add their choices, form submissions' CSV first reads which
 # custom fields exist.
 QUERIES = {
-    "/api/campaigns/": (5, 5),
-    "/api/poll-choices/": (4, 4),
-    "/api/poll-responses/": (4, 4),
-    "/api/info-requests/": (4, 4),
-    "/api/form-submissions/": (4, 5),
+    "/api/v1/campaigns/": (5, 5),
+    "/api/v1/poll-choices/": (4, 4),
+    "/api/v1/poll-responses/": (4, 4),
+    "/api/v1/info-requests/": (4, 4),
+    "/api/v1/form-submissions/": (4, 5),
 }
 
 
