@@ -1,6 +1,14 @@
-from django.contrib import admin
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.urls import reverse
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from callbacks.models import CallbackEvent, Endpoint
@@ -12,25 +20,84 @@ from lib.admin_export import ListExportMixin
 from lib.admin_lists import BigTableMixin
 from subscribers.admin import MobileSearchMixin
 
+# How long an old token keeps working after a rotation: long enough to paste the new URLs.
+GRACE_PERIODS = {
+    "0": ("Stop at once", timedelta(0)),
+    "1h": ("1 hour", timedelta(hours=1)),
+    "1d": ("1 day", timedelta(days=1)),
+    "7d": ("7 days", timedelta(days=7)),
+}
+
+
+class RotateTokenForm(forms.Form):
+    old_token_works_for = forms.ChoiceField(
+        choices=[(key, label) for key, (label, _) in GRACE_PERIODS.items()], initial="1d"
+    )
+
 
 @admin.register(Endpoint)
 class EndpointAdmin(admin.ModelAdmin):
-    list_display = ("name", "enabled", "created_at")
+    """The token is the endpoint's only secret: whole only to those who may change endpoints."""
+
+    list_display = ("name", "enabled", "masked_token", "created_at")
     list_filter = ("enabled",)
-    readonly_fields = ("token", "created_at")
-    fields = ("name", "enabled", *readonly_fields)
     change_form_template = "admin/callbacks/endpoint/change_form.html"
+
+    def get_fields(self, request, obj=None):
+        return ("name", "enabled", *self.get_readonly_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        token = "token" if self.has_change_permission(request, obj) else "masked_token"
+        return (token, "previous_token_expires_at", "created_at")
+
+    def get_urls(self):
+        rotate = self.admin_site.admin_view(self.rotate_token_view)
+        return [
+            path("<path:object_id>/rotate/", rotate, name="callbacks_endpoint_rotate"),
+            *super().get_urls(),
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         endpoint = self.get_object(request, object_id)
         extra_context = {**(extra_context or {})}
-        if endpoint is not None:
+        if endpoint is not None and self.has_change_permission(request, endpoint):
             # Full URLs, as they are pasted into Sumotext.
             extra_context["callback_urls"] = [
                 (label, request.build_absolute_uri(endpoint.url_path(kind)))
                 for kind, label in Kind.choices
             ]
+            extra_context["rotate_url"] = reverse(
+                "admin:callbacks_endpoint_rotate", args=[endpoint.pk]
+            )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def rotate_token_view(self, request, object_id):
+        endpoint = self.get_object(request, object_id)
+        if endpoint is None:
+            raise Http404
+        if not self.has_change_permission(request, endpoint):
+            raise PermissionDenied
+        form = RotateTokenForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            _, grace = GRACE_PERIODS[form.cleaned_data["old_token_works_for"]]
+            until = timezone.now() + grace
+            endpoint.rotate_token(until)
+            self.log_change(request, endpoint, "Rotated the token.")
+            self.message_user(
+                request,
+                f"New token made. The old one works until {until:%Y-%m-%d %H:%M %Z}: "
+                "paste the new URLs into Sumotext before then.",
+                messages.SUCCESS,
+            )
+            return redirect("admin:callbacks_endpoint_change", endpoint.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": endpoint,
+            "title": f"Rotate the token of {endpoint}",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/callbacks/endpoint/rotate.html", context)
 
 
 @admin.register(CallbackEvent)

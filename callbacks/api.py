@@ -41,6 +41,8 @@ EVENT_FIELDS = (
     "remote_addr",
     "outcome",
     "reason",
+    "duplicate_of",
+    "spooled_at",
 )
 
 

@@ -10,7 +10,7 @@ from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.http import QueryDict
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
-from callbacks.models import CallbackEvent
+from callbacks.models import CallbackEvent, charset_of
 from callbacks.parsing import InvalidCallback
 
 FORM_ENCODED = "application/x-www-form-urlencoded"
@@ -23,22 +23,25 @@ def read_params(event: CallbackEvent) -> list[tuple[str, str]]:
     Raises InvalidCallback when they cannot be read at all.
     """
     try:
-        return _read(event.method, event.query_string, event.content_type, event.body)
+        return _read(event)
     except (TooManyFieldsSent, TooManyFilesSent):
         raise InvalidCallback("too many parameters") from None
     except MultiPartParserError as e:
         raise InvalidCallback(f"malformed multipart body: {e}") from None
 
 
-def _read(method: str, query_string: str, content_type: str, body: str) -> list[tuple[str, str]]:
-    pairs = list(QueryDict(query_string).items())
-    if method != "POST":
+def _read(event: CallbackEvent) -> list[tuple[str, str]]:
+    pairs = list(QueryDict(event.query_string).items())
+    if event.method != "POST":
         return pairs
+    content_type = event.content_type
+    # Percent-escapes in a body mean bytes of its declared charset, as Django reads them.
+    charset = charset_of(content_type)
     if content_type.startswith(FORM_ENCODED):
-        pairs += QueryDict(body).items()
+        pairs += QueryDict(event.body, encoding=charset).items()
     elif content_type.startswith(MULTIPART):
-        raw = body.encode()
+        raw = event.raw_body
         meta = {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": len(raw)}
-        fields, _files = MultiPartParser(meta, BytesIO(raw), [], "utf-8").parse()
+        fields, _files = MultiPartParser(meta, BytesIO(raw), [], charset).parse()
         pairs += fields.items()
     return pairs

@@ -107,6 +107,8 @@ def parse(kind: str, params: Iterable[tuple[str, str]]) -> Callback:
 
     keyword = clean_keyword(data["keyword"])
     if not keyword:
+        if data["keyword"].strip():
+            raise InvalidCallback("keyword: only control or invisible characters")
         raise InvalidCallback("keyword: This field is required.")
     try:
         mobile = normalise_mobile(data["mobile"], data["country"])

@@ -8,6 +8,7 @@ import logging
 
 from django.db import transaction
 
+from callbacks.dedupe import DuplicateCallback, claim_first
 from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
@@ -21,10 +22,13 @@ logger = logging.getLogger(__name__)
 def process(event: CallbackEvent) -> Response | None:
     """Parse and record a callback, and save the event with its outcome whatever happens.
 
-    Returns the row it produced, or None when the callback was rejected or failed.
+    Returns the row it produced, or None when the callback was rejected, failed or a duplicate.
+    A DatabaseError escapes only when not even the failed event could be saved: the database
+    cannot take the callback, and the caller must keep it (the view spools it).
     """
     try:
-        callback = parse(event.kind, read_params(event))
+        params = read_params(event)
+        callback = parse(event.kind, params)
     except InvalidCallback as e:
         return reject(event, str(e))
     except Exception as e:
@@ -35,9 +39,14 @@ def process(event: CallbackEvent) -> Response | None:
         with transaction.atomic():
             event.outcome, event.reason = Outcome.PROCESSED, ""
             event.save()
-            response = record(event, callback)
-            recorded.send(sender=CallbackEvent, response=response)
-            return response
+            row = record(event, callback)
+            claim_first(event, params, row.campaign.effective_duplicate_window())
+            recorded.send(sender=CallbackEvent, response=row)
+            return row
+    except DuplicateCallback as e:
+        if adding:
+            event.pk, event._state.adding = None, True
+        return mark_duplicate(event, e.first_id)
     except Exception as e:
         if adding:
             # The event's INSERT was rolled back with the rest: insert it afresh.
@@ -48,6 +57,13 @@ def process(event: CallbackEvent) -> Response | None:
 def reject(event: CallbackEvent, reason: str) -> None:
     """Invalid input: the sender is told the reason, and the request is kept with it."""
     event.outcome, event.reason = Outcome.REJECTED, reason
+    event.save()
+
+
+def mark_duplicate(event: CallbackEvent, first_id: int) -> None:
+    """A retry of a callback already recorded: kept, linked to the first, counted nowhere."""
+    event.outcome, event.reason = Outcome.DUPLICATE, f"Duplicate of callback {first_id}."
+    event.duplicate_of_id = first_id
     event.save()
 
 

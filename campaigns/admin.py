@@ -96,7 +96,15 @@ class PollChoiceInline(admin.TabularInline):
 class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
-        fields = ("name", "shortcode", "keyword", "kind", "reply_text", "needs_review")
+        fields = (
+            "name",
+            "shortcode",
+            "keyword",
+            "kind",
+            "reply_text",
+            "duplicate_window",
+            "needs_review",
+        )
         widgets = {
             # reply_counter.js shows the length and SMS segments under this box.
             "reply_text": forms.Textarea(attrs={"rows": 3, "data-sms-counter": "1"}),
@@ -106,7 +114,17 @@ class CampaignForm(forms.ModelForm):
 @admin.register(Campaign)
 class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
     form = CampaignForm
-    list_display = ("__str__", "shortcode", "keyword", "kind", "needs_review", "records", "results")
+    list_display = (
+        "__str__",
+        "shortcode",
+        "keyword",
+        "kind",
+        "needs_review",
+        "review_reason",
+        "records",
+        "results",
+    )
+    readonly_fields = ("review_reason",)
     list_filter = (NeedsReviewFilter, "kind", "shortcode")
     search_fields = ("name", "keyword", "shortcode", "reply_text")
     inlines = (PollChoiceInline,)
@@ -126,6 +144,14 @@ class CampaignAdmin(ListExportMixin, admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also the campaigns whose keyword is the term as callbacks compare keywords
+        (ＫＥＹ finds KEY)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            found |= queryset.with_keyword(search_term)
+        return found, may_have_duplicates
 
     @admin.action(description="Mark selected campaigns as reviewed")
     def mark_reviewed(self, request, queryset):

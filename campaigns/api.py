@@ -7,6 +7,7 @@ from itertools import islice
 
 from django.db import IntegrityError, transaction
 from django_filters import rest_framework as filters
+from django_filters.constants import EMPTY_VALUES
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.decorators import action
@@ -15,7 +16,6 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from campaigns.models import (
-    CAMPAIGN_COLUMNS,
     Campaign,
     FormSubmission,
     InfoRequest,
@@ -23,6 +23,7 @@ from campaigns.models import (
     PollChoice,
     PollResponse,
     clean_keyword,
+    keyword_key,
 )
 from campaigns.results import Counting, poll_results
 from lib.api import IntegrationListMixin, IntegrationViewSet, list_schema
@@ -65,10 +66,13 @@ class CampaignSerializer(StrictModelSerializer):
             "kind",
             "name",
             "reply_text",
+            "duplicate_window",
             "needs_review",
+            "review_reason",
             "created_at",
             "choices",
         )
+        read_only_fields = ("review_reason",)
 
     def validate_keyword(self, value: str) -> str:
         return clean_keyword(value)
@@ -147,17 +151,20 @@ class PollChoiceFilter(filters.FilterSet):
         fields = ()
 
 
-class KeywordFilter(SameTextFilter):
-    """A keyword in any case and spacing, as a callback's keyword is matched."""
+class KeywordFilter(filters.CharFilter):
+    """A keyword in any case, width or spacing, compared as callbacks compare it
+    (campaigns.models.keyword_key). field_name names a keyword_key column."""
 
-    def prepare(self, value: str) -> str:
-        return clean_keyword(value)
+    def filter(self, queryset, value):
+        if value in EMPTY_VALUES:
+            return queryset
+        return queryset.filter(**{self.field_name: keyword_key(value)})
 
 
 class CampaignFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=Kind.choices)
     shortcode = filters.CharFilter(field_name="shortcode")
-    keyword = KeywordFilter(field_name="keyword")
+    keyword = KeywordFilter(field_name="keyword_key")
     needs_review = TrueFalseFilter()
 
     class Meta:
@@ -234,7 +241,8 @@ class CampaignViewSet(
     filterset_class = CampaignFilter
     cursor_ordering = ("-created_at", "-id")
     csv_filename = "campaigns.csv"
-    csv_columns = (("id", "id"), *CAMPAIGN_COLUMNS)
+    # The JSON's fields, in its order; choices follow as "A: Tampa; B: Miami".
+    csv_columns = tuple((name, name) for name in CampaignSerializer.Meta.fields[:-1])
 
     def csv_table(self, queryset):
         header, rows = super().csv_table(queryset)
@@ -297,7 +305,7 @@ class PollChoiceViewSet(
 
 class ResponseFilter(filters.FilterSet):
     campaign = IdFilter(field_name="campaign")
-    keyword = KeywordFilter(field_name="campaign__keyword", help_text="In any case.")
+    keyword = KeywordFilter(field_name="campaign__keyword_key", help_text="In any case.")
     shortcode = filters.CharFilter(field_name="campaign__shortcode")
     carrier = SameTextFilter(field_name="subscriber__carrier", help_text="In any case.")
     country = CountryFilter(field_name="subscriber__country")

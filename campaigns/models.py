@@ -1,3 +1,8 @@
+import re
+import unicodedata
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -6,10 +11,33 @@ from lib.models import first_or_create
 from lib.sync import change_seq_field, changes_index
 from lib.text import same_text
 
+# ANSI escape sequences (colours, cursor moves): ESC [ … letter, or ESC and one character.
+ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+# Control (Cc) and format (Cf) characters: NUL, ESC, zero-width space and joiners, BOM…
+INVISIBLE = ("Cc", "Cf")
+
 
 def clean_keyword(keyword: str) -> str:
-    """Keywords match case-insensitively and ignore surrounding spaces."""
-    return " ".join((keyword or "").split())
+    """A keyword as shown: escape sequences and invisible characters removed, spaces
+    collapsed; otherwise as first sent (case, accents and width kept)."""
+    text = ANSI_ESCAPE.sub("", keyword or "")
+    # Whitespace controls (tab, newline) separate words; the other invisibles vanish.
+    text = "".join(
+        " " if char.isspace() else char
+        for char in text
+        if char.isspace() or unicodedata.category(char) not in INVISIBLE
+    )
+    return " ".join(text.split())
+
+
+def keyword_key(keyword: str) -> str:
+    """The form keywords are compared in, in Python, the same on every database: NFKC
+    (fullwidth ＫＥＹ is KEY, decomposed café is composed café), case folded (CAFÉ is
+    café, ß is ss), the dotted capital I's dot dropped (PİZZA is PIZZA, as a Turkish phone
+    would type it), invisible characters removed, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", clean_keyword(keyword)).casefold()
+    text = unicodedata.normalize("NFKC", text).replace("i\u0307", "i")
+    return clean_keyword(text)
 
 
 class Kind(models.TextChoices):
@@ -22,10 +50,19 @@ class Kind(models.TextChoices):
 
 
 class CampaignQuerySet(models.QuerySet):
-    def matching(self, shortcode: str, keyword: str) -> "CampaignQuerySet":
-        return self.filter(
-            same_text("keyword", clean_keyword(keyword)), shortcode=shortcode.strip()
-        )
+    def with_keyword(self, keyword: str) -> "CampaignQuerySet":
+        """Campaigns whose keyword is this one, compared in its canonical form."""
+        return self.filter(keyword_key=keyword_key(keyword))
+
+    def matching(self, kind: str, shortcode: str, keyword: str) -> "CampaignQuerySet":
+        return self.with_keyword(keyword).filter(shortcode=shortcode.strip(), kind=kind)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        # No save() runs here: set each key as save() would.
+        objs = list(objs)
+        for campaign in objs:
+            campaign.normalise()
+        return super().bulk_create(objs, *args, **kwargs)
 
     def mark_reviewed(self) -> int:
         """A marketer has looked at these campaigns made from unknown keywords."""
@@ -36,21 +73,37 @@ class CampaignManager(models.Manager.from_queryset(CampaignQuerySet)):
     def for_callback(self, kind: str, shortcode: str, keyword: str) -> "Campaign":
         """The campaign a callback belongs to, created for review when nobody set it up.
 
-        Text-4-Info callbacks carry no short code: the keyword alone then finds a campaign
-        of the callback's kind, whatever its short code.
+        A campaign has one kind: a callback of another kind for a short code and keyword
+        set up as, say, a form gets a campaign of its own kind, flagged with the reason,
+        never mixed into the form's. Text-4-Info callbacks carry no short code: the keyword
+        alone then finds a campaign of the callback's kind, whatever its short code.
         """
         shortcode, keyword = shortcode.strip(), clean_keyword(keyword)
         if not shortcode:
-            found = self.filter(same_text("keyword", keyword), kind=kind).order_by("id").first()
+            found = self.with_keyword(keyword).filter(kind=kind).order_by("id").first()
             if found is not None:
                 return found
+        found = self.matching(kind, shortcode, keyword).first()
+        if found is not None:
+            return found
         return first_or_create(
-            self.matching(shortcode, keyword),
+            self.matching(kind, shortcode, keyword),
             shortcode=shortcode,
             keyword=keyword,
             kind=kind,
             name=keyword,
             needs_review=True,
+            review_reason=self.review_reason(kind, shortcode, keyword),
+        )
+
+    def review_reason(self, kind: str, shortcode: str, keyword: str) -> str:
+        """Why a campaign made from a callback needs a marketer's look."""
+        other = self.with_keyword(keyword).filter(shortcode=shortcode).order_by("id").first()
+        if other is None:
+            return "Made from a callback: nobody had set up this keyword."
+        return (
+            f"Made from a {Kind(kind).label} callback for a keyword set up as "
+            f"{Kind(other.kind).label} (campaign #{other.pk}); kept apart from it."
         )
 
 
@@ -58,7 +111,9 @@ class Campaign(models.Model):
     shortcode = models.CharField(
         "short code", max_length=20, blank=True, help_text="Blank for Text-4-Info keywords."
     )
-    keyword = models.CharField(max_length=64)
+    keyword = models.CharField(max_length=64, help_text="As first sent or typed.")
+    # What keywords are compared by (keyword_key()); set from the keyword on every save.
+    keyword_key = models.CharField(max_length=200, editable=False)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.FORM)
     name = models.CharField(max_length=200, blank=True)
     reply_text = models.TextField(
@@ -66,6 +121,13 @@ class Campaign(models.Model):
     )
     needs_review = models.BooleanField(
         default=False, help_text="Created automatically from a keyword nobody set up yet."
+    )
+    review_reason = models.TextField(blank=True, help_text="Why it needs review.")
+    duplicate_window = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds within which an identical callback counts as the sender's retry "
+        "and is not counted again; blank: the CALLBACK_DUPLICATE_WINDOW setting; 0: never.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     change_seq = change_seq_field()
@@ -77,11 +139,11 @@ class Campaign(models.Model):
         indexes = [changes_index("campaign_changes")]
         constraints = [
             models.UniqueConstraint(
-                "shortcode",
-                Lower("keyword"),
-                name="campaign_keyword_unique_per_shortcode",
-                violation_error_message="This short code already has a campaign with this "
-                "keyword (keywords match whatever their case).",
+                fields=("shortcode", "keyword_key", "kind"),
+                name="campaign_keyword_unique_per_shortcode_and_kind",
+                violation_error_message="This short code already has a campaign of this kind "
+                "with this keyword (keywords match whatever their case, width or accents' "
+                "encoding).",
             ),
         ]
 
@@ -90,9 +152,30 @@ class Campaign(models.Model):
         return f"{label} ({self.shortcode} {self.keyword})" if self.shortcode else label
 
     def save(self, *args, **kwargs):
-        self.keyword = clean_keyword(self.keyword)
-        self.shortcode = self.shortcode.strip()
+        self.normalise()
         super().save(*args, **kwargs)
+
+    def clean(self):
+        self.normalise()
+        if not self.keyword:
+            raise ValidationError({"keyword": "A keyword needs at least one visible character."})
+
+    def validate_constraints(self, exclude=None):
+        # The key is no form field, but it follows the keyword: check it whenever the
+        # keyword is checked, so a duplicate is a form error, not an IntegrityError.
+        if exclude and "keyword" not in exclude:
+            exclude = set(exclude) - {"keyword_key"}
+        super().validate_constraints(exclude)
+
+    def normalise(self) -> None:
+        self.keyword = clean_keyword(self.keyword)
+        self.keyword_key = keyword_key(self.keyword)
+        self.shortcode = self.shortcode.strip()
+
+    def effective_duplicate_window(self) -> int:
+        if self.duplicate_window is not None:
+            return self.duplicate_window
+        return settings.CALLBACK_DUPLICATE_WINDOW
 
     def choice_for(self, reply: str, label: str) -> "PollChoice":
         """The configured choice for a reply code, created from the callback's label if new.
@@ -119,6 +202,7 @@ CAMPAIGN_COLUMNS = (
     ("name", "name"),
     ("reply_text", "reply_text"),
     ("needs_review", "needs_review"),
+    ("review_reason", "review_reason"),
     ("created_at", "created_at"),
 )
 

@@ -7,7 +7,7 @@ from django.urls import include, path
 from django.views.defaults import page_not_found
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.routers import DefaultRouter
 
@@ -19,7 +19,7 @@ from campaigns.api import (
     PollChoiceViewSet,
     PollResponseViewSet,
 )
-from lib.rest import JSONParser, PasswordRateThrottle
+from lib.logins import PasswordTokenView
 from subscribers.api import CustomFieldViewSet, DeletionViewSet, SubscriberViewSet
 from webhooks.api import SubscriptionViewSet
 
@@ -49,13 +49,12 @@ class RedocView(SpectacularRedocView):
         return response
 
 
-class TokenView(ObtainAuthToken):
+class TokenView(PasswordTokenView):
     """A user's token for their username and password, as JSON like every other body."""
 
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
     authentication_classes = []
-    throttle_classes = [PasswordRateThrottle]
 
 
 class PermanentRedirect(HttpResponseRedirect):

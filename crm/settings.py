@@ -2,10 +2,13 @@
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from subscribers.phone import country_code
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "import_export",
+    "axes",
     # The layers, bottom up (tests/test_layers.py): lib/ is a plain package, not an app.
     "subscribers.apps.SubscribersConfig",
     "campaigns",
@@ -80,6 +84,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as its documentation asks: turns a locked-out login into the lockout answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -116,6 +128,12 @@ def database_config(url: str) -> dict:
         # A file, not the in-memory default, so threads and server processes in tests
         # share one database.
         config["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+    else:
+        # A database that does not answer must fail fast, so a callback goes to the spool
+        # while the platform still waits for our answer.
+        config.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
+        )
     return config
 
 
@@ -155,12 +173,69 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = LOCAL
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# --- Client address and shared limits (issue 8) ---
+# How many reverse proxies of ours stand in front of gunicorn. 0 (the default): the client is
+# REMOTE_ADDR and X-Forwarded-For / X-Forwarded-Proto are ignored, as anyone can send them.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+
+
+def cache_config(url: str) -> dict:
+    """Throttles count here: in each process's memory by default, shared by every worker and
+    node with CACHE_URL=redis://host:6379/N."""
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL, not {url!r}")
+
+
+CACHES = {"default": cache_config(os.environ.get("CACHE_URL", "").strip())}
+
+# Admin logins (django-axes): after AXES_FAILURE_LIMIT failures a username is locked, and so
+# is an address, for the cool-off time; failures are rows in the database, so every worker
+# and node counts them together. Unlock early with `manage.py axes_reset`.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "lib.client.client_address"
+AXES_HTTP_RESPONSE_CODE = 429
+# --- end ---
+
+
+def env_country(name: str, default: str) -> str:
+    """An ISO alpha-2 code from "US", "USA" or a name, read as callbacks read countries."""
+    value = os.environ.get(name, "").strip() or default
+    code = country_code(value)
+    if not code:
+        raise ImproperlyConfigured(
+            f"{name} must be a country (US, USA or United States), not {value[:40]!r}"
+        )
+    return code
+
+
+# Callbacks: an identical callback (same endpoint, kind and parameters) within this many
+# seconds is the sender's retry, stored as a duplicate and counted once; 0 turns it off.
+# A campaign may set its own.
+CALLBACK_DUPLICATE_WINDOW = env_int("CALLBACK_DUPLICATE_WINDOW", 600)
+if CALLBACK_DUPLICATE_WINDOW < 0:
+    raise ImproperlyConfigured("CALLBACK_DUPLICATE_WINDOW must be 0 or more seconds")
+# Where callbacks wait, on local disk, while the database cannot take them
+# (callbacks/spool.py); drained into the database once it is back.
+CALLBACK_SPOOL_DIR = Path(os.environ.get("CALLBACK_SPOOL_DIR", "") or BASE_DIR / "spool")
+
 # Numbers that arrive without a country are read as numbers of this country.
-DEFAULT_COUNTRY = os.environ.get("DEFAULT_COUNTRY", "US").strip().upper()
+DEFAULT_COUNTRY = env_country("DEFAULT_COUNTRY", "US")
 
 # Security: production defaults, relaxed only for local runs over plain HTTP.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto is believed only from a proxy we were told about (TRUSTED_PROXY_COUNT).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=not LOCAL)
+# The platform calls the URLs as configured and does not follow redirects: a callback over
+# plain HTTP is answered, not redirected (and lost). The admin and the API still redirect.
+SECURE_REDIRECT_EXEMPT = [r"^callbacks/"]
 SESSION_COOKIE_SECURE = not LOCAL
 CSRF_COOKIE_SECURE = not LOCAL
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if LOCAL else 31536000)
@@ -172,7 +247,15 @@ X_FRAME_OPTIONS = "DENY"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # No callback token in any log line (Django logs the path of every 4xx and 5xx answer).
+    "filters": {"redact_tokens": {"()": "lib.logs.RedactCallbackTokens"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
+    },
+    "loggers": {
+        # Filtered where the record is made, so no handler (Django's own included) sees it.
+        "django.request": {"filters": ["redact_tokens"], "propagate": True},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
 
@@ -187,7 +270,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "lib.rest.TimeCursorPagination",
     # JSON in, JSON out: a form-encoded or multipart body is a 415, never half read.
-    "DEFAULT_PARSER_CLASSES": ["lib.rest.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -4,16 +4,17 @@ shared building blocks (errors, strict query strings, CSV, changes feeds) are in
 """
 
 import copy
-import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
-from rest_framework import exceptions, parsers, renderers, serializers
+from rest_framework import exceptions, renderers, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.settings import api_settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import UserRateThrottle
+
+from lib.client import client_address
 
 # DRF reads this module while it loads its views (DEFAULT_PERMISSION_CLASSES): it may import
 # no DRF view, so the view-side plumbing lives in lib.api.
@@ -34,24 +35,23 @@ class ModelPermissions(DjangoModelPermissions):
     }
 
 
-class TokenRateThrottle(UserRateThrottle):
+class ClientAddressMixin:
+    """Anonymous requests are counted per client address as lib.client reads it, never per
+    an X-Forwarded-For that no trusted proxy wrote."""
+
+    def get_ident(self, request) -> str:
+        return client_address(request) or ""
+
+
+class TokenRateThrottle(ClientAddressMixin, UserRateThrottle):
     """Requests per integration user, so per token: each integration has its own user.
 
     The rate is read from settings when a request comes, so tests and deployments can set it.
+    Counted in the cache (settings.CACHES): per process by default, shared through Redis.
     """
 
     def get_rate(self) -> str:
         return settings.API_RATE_LIMIT
-
-
-class PasswordRateThrottle(AnonRateThrottle):
-    """Token requests per client address: a password guesser gets a few tries a minute.
-
-    Like every throttle here it counts in the process's cache, so per gunicorn worker.
-    """
-
-    def get_rate(self) -> str:
-        return "10/min"
 
 
 class TimeCursorPagination(CursorPagination):
@@ -180,6 +180,7 @@ def check_conflicts(instance: models.Model) -> None:
     Called when saving, not from validate(): DRF turns every error raised there into a 400.
     """
     try:
+        instance.clean()  # what the model derives from its fields (e.g. a keyword's key)
         instance.validate_unique()
         instance.validate_constraints()
     except DjangoValidationError as e:
@@ -191,27 +192,6 @@ def serializer_errors(error: DjangoValidationError) -> dict:
     if "__all__" in errors:
         errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop("__all__")
     return errors
-
-
-class JSONParser(parsers.JSONParser):
-    """JSON bodies, with text the database cannot store (NUL, a lone UTF-16 surrogate) made
-    U+FFFD, as callbacks store bytes that are not UTF-8: kept, visibly, never a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        return storable(super().parse(stream, media_type, parser_context))
-
-
-def storable(data):
-    if isinstance(data, str):
-        return UNSTORABLE.sub("\ufffd", data)
-    if isinstance(data, dict):
-        return {storable(key): storable(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [storable(item) for item in data]
-    return data
-
-
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def with_changes(instance: models.Model | None, model: type, attrs: dict) -> models.Model:

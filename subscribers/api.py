@@ -1,5 +1,7 @@
 """Subscribers in the integration API, and the filters that find people by number or country."""
 
+import unicodedata
+
 from django import forms
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -81,10 +83,39 @@ class SubscriberFilter(filters.FilterSet):
         form = PeopleFilterForm
 
 
+# Custom field names become CSV and XLSX column headers and JSON keys: short, printable text.
+FIELD_NAME_MAX_LENGTH = 100
+
+
+def storable(text: str) -> bool:
+    """Text every database can keep: no NUL (PostgreSQL refuses it) and no lone surrogate
+    halves (JSON may escape one, "\\ud800", but it is no character UTF-8 can encode)."""
+    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def field_name_problem(name: str) -> str:
+    """Why a custom field name is refused, or "" when it is fine."""
+    if not name.strip():
+        return "A field name cannot be blank."
+    if len(name) > FIELD_NAME_MAX_LENGTH:
+        return f"A field name has at most {FIELD_NAME_MAX_LENGTH} characters."
+    if not storable(name) or any(unicodedata.category(char) == "Cc" for char in name):
+        return "A field name cannot hold control characters."
+    return ""
+
+
+def storable_value(value: str | None) -> None:
+    if value is not None and not storable(value):
+        raise serializers.ValidationError("A value cannot hold NUL or lone surrogates.")
+
+
 class SubscriberSerializer(StrictModelSerializer):
     fields = serializers.DictField(
-        child=StrictCharField(allow_null=True, allow_blank=True, max_length=1000),
-        help_text="Custom fields. On update, named fields are set; null or blank removes one.",
+        child=StrictCharField(
+            allow_null=True, allow_blank=True, max_length=1000, validators=[storable_value]
+        ),
+        help_text="Custom fields. On update, named fields are set; null or blank removes one. "
+        f"Names: up to {FIELD_NAME_MAX_LENGTH} characters, no control characters.",
     )
 
     class Meta:
@@ -107,6 +138,17 @@ class SubscriberSerializer(StrictModelSerializer):
             "last_seen_at",
             "updated_at",
         )
+
+    def validate_fields(self, value: dict) -> dict:
+        problems = {}
+        for name in value:
+            if why := field_name_problem(name):
+                # Echoed back cut short and encodable, so the answer itself is valid JSON.
+                shown = name[:FIELD_NAME_MAX_LENGTH].encode("utf-8", "replace").decode()
+                problems.setdefault(shown, why)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
 
     def update(self, instance: Subscriber, validated_data: dict) -> Subscriber:
         if "fields" in validated_data:

@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -46,8 +47,10 @@ def server_process(django_db_setup, django_db_blocker):
         # its own test, in process).
         "API_RATE_LIMIT": "1000000/min",
     }
-    with gunicorn(env, "--workers", "2", "--threads", "4") as (_process, base_url):
-        yield base_url
+    with tempfile.TemporaryDirectory() as spool_dir:
+        env["CALLBACK_SPOOL_DIR"] = spool_dir
+        with gunicorn(env, "--workers", "2", "--threads", "4") as (_process, base_url):
+            yield base_url
 
 
 @pytest.fixture

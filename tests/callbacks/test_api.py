@@ -75,10 +75,11 @@ def test_csv_keeps_the_raw_request_and_escapes_it():
     response = staff().get(URL, {"format": "csv"})
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0] == (
-        "id,received_at,endpoint,kind,method,query_string,body,content_type,remote_addr,outcome,reason"
+        "id,received_at,endpoint,kind,method,query_string,body,content_type,remote_addr,outcome,"
+        "reason,duplicate_of,spooled_at"
     )
     assert "Name=%3D2%2B2" in lines[1]
-    assert lines[1].endswith(",processed,")
+    assert lines[1].endswith(",processed,,,")
 
 
 def test_queries_per_page_do_not_grow_with_the_page(django_assert_num_queries):

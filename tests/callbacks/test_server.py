@@ -89,6 +89,7 @@ def test_a_post_body_that_is_not_utf8_is_stored(server, endpoint):
     assert status == 200
     event = CallbackEvent.objects.get()
     assert event.body == "mobile=2125551212&lead=HOURS&msg=caf\ufffd"
+    assert bytes(event.body_raw) == body  # the bytes as received, for whoever can read them
 
 
 def test_concurrent_callbacks_for_a_new_number_make_one_subscriber(server, endpoint):

@@ -136,3 +136,20 @@ def test_a_body_of_another_type_is_kept_but_only_the_query_string_is_read(client
     assert (response.status_code, event.outcome) == (200, Outcome.PROCESSED)
     assert event.record.reply == "A"
     assert event.body == "--x\r\nnot really\r\n"
+
+
+def test_plain_http_callbacks_are_answered_where_https_is_enforced(client, endpoint, settings):
+    """The platform does not follow redirects: a 301 would lose the callback."""
+    settings.SECURE_SSL_REDIRECT = True
+    response = send(client, endpoint, Kind.POLL, "mobile=2125551212&key=FB1&reply=A")
+    without_slash = client.get(endpoint.url_path(Kind.POLL).rstrip("/") + "?mobile=2125551213")
+
+    assert (response.status_code, response.content) == (200, b"OK")
+    assert (without_slash.status_code, without_slash.content) == (
+        400,
+        b"keyword: This field is required.",
+    )  # answered, not redirected
+    assert PollResponse.objects.count() == 1
+    for page in ("/admin/", "/api/v1/subscribers/"):
+        redirect = client.get(page)
+        assert (redirect.status_code, redirect["Location"]) == (301, f"https://testserver{page}")

@@ -280,3 +280,13 @@ def test_votes_list_ignores_ids_that_cannot_be_ids(admin_client, endpoint, value
     for url in (VOTES, VOTES + "export.csv"):
         response = admin_client.get(url, {"campaign__id__exact": value, "choice": value})
         assert response.status_code == 200, url
+
+
+def test_a_marketer_sets_a_campaigns_own_duplicate_window(admin_client, db):
+    fields = {"name": "Hours", "keyword": "HOURS", "kind": Kind.INFO, **inline_data([])}
+    admin_client.post(CAMPAIGNS + "add/", {**fields, "duplicate_window": "30"})
+    admin_client.post(CAMPAIGNS + "add/", {**fields, "keyword": "MENU", "duplicate_window": ""})
+
+    windows = dict(Campaign.objects.values_list("keyword", "duplicate_window"))
+    assert windows == {"HOURS": 30, "MENU": None}
+    assert Campaign.objects.get(keyword="MENU").effective_duplicate_window() == 600

@@ -122,7 +122,7 @@ def test_it_refuses_a_keyword_that_exists_on_the_short_code_in_another_case():
         "/api/v1/campaigns/", {"shortcode": "12345", "keyword": "pizza", "kind": "poll"}
     )
     assert response.status_code == 409
-    assert "already has a campaign with this keyword" in str(
+    assert "already has a campaign of this kind with this keyword" in str(
         response.json()["errors"]["non_field_errors"]
     )
     assert Campaign.objects.count() == 1

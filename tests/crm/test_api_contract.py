@@ -240,14 +240,3 @@ def test_a_number_where_the_schema_says_text_is_a_400():
     assert response.status_code == 400
     assert response.json()["errors"] == {"shortcode": ["Not a valid string."]}
     assert not Campaign.objects.exists()
-
-
-def test_text_the_database_cannot_store_is_kept_as_a_replacement_character():
-    subscriber = receive("form", key="JOIN", mobile="2125551212").subscriber
-    response = marketer().patch(
-        f"/api/v1/subscribers/{subscriber.id}/",
-        '{"fields": {"Na\\u0000me": "A\\ud800nn"}}',
-        content_type="application/json",
-    )
-    assert response.status_code == 200, response.content
-    assert Subscriber.objects.get().fields == {"Na\ufffdme": "A\ufffdnn"}

@@ -123,10 +123,10 @@ def test_a_database_from_before_the_layers_upgrades_without_loss(old_release, em
     # Migrations already applied stay recorded under their names; this release adds its own.
     old, new = before.pop("crm_migrations"), after.pop("crm_migrations")
     assert new[: len(old)] == old
-    # Every table keeps its rows; tables this release adds start empty.
-    rows_before, rows_after = before.pop("rows"), after.pop("rows")
-    assert {model: rows_after[model] for model in rows_before} == rows_before
-    assert all(count == 0 for model, count in rows_after.items() if model not in rows_before)
+    # Tables added since that release (e.g. callbacks.CallbackFingerprint) start empty.
+    added = {label: n for label, n in after["rows"].items() if label not in before["rows"]}
+    assert set(added.values()) <= {0}
+    after["rows"] = {label: n for label, n in after["rows"].items() if label not in added}
     assert after == before
     plan = manage(ROOT, empty_database, "migrate", "--plan")
     assert "No planned migration operations." in plan

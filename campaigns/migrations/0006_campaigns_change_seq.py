@@ -8,8 +8,8 @@ from lib.sync import track_changes, track_deletions
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('callbacks', '0004_callbackevent_change_seq'),
-        ('campaigns', '0003_unique_constraint_messages'),
+        ('callbacks', '0006_callbackevent_change_seq'),
+        ('campaigns', '0005_campaign_duplicate_window'),
         ('crm', '0004_subscriber_changes_and_deletions'),
     ]
 

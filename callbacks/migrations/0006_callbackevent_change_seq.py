@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0004_subscriber_changes_and_deletions'),
-        ('callbacks', '0003_raw_request_help_text'),
+        ('callbacks', '0005_spool_duplicates_raw_body'),
     ]
 
     operations = [

@@ -1,0 +1,106 @@
+"""Retries counted once.
+
+The platform sends no delivery id, and a sender that times out sends the same callback
+again. An identical callback (same endpoint, kind and parameters) within the campaign's
+duplicate window is a retry: kept in the raw log as a duplicate of the first, counted nowhere.
+
+The database decides, in the transaction that records the callback: one upsert claims the
+fingerprint unless an unexpired claim holds it. Two concurrent copies cannot both win (the
+second waits on the unique index until the first commits or rolls back), and a claim rolled
+back with its transaction leaves nothing behind.
+"""
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from django.db import connection, connections
+from django.utils import timezone
+
+from callbacks.models import CallbackEvent, CallbackFingerprint
+
+logger = logging.getLogger(__name__)
+
+
+class DuplicateCallback(Exception):
+    """Raised inside the recording transaction, so everything the retry did is rolled back."""
+
+    def __init__(self, first_id: int):
+        super().__init__(f"duplicate of callback {first_id}")
+        self.first_id = first_id
+
+
+def fingerprint(event: CallbackEvent, params: list[tuple[str, str]]) -> str:
+    """The same for the same endpoint, kind and parameters, in whatever order or method."""
+    identity = [event.endpoint_id, event.kind, sorted(params)]
+    return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
+
+
+# One statement, the same on PostgreSQL and SQLite (3.35+): insert, or take over an expired
+# claim; RETURNING yields a row only when this event holds the claim now.
+CLAIM = """
+INSERT INTO {table} (fingerprint, event_id, expires_at) VALUES (%s, %s, %s)
+ON CONFLICT (fingerprint) DO UPDATE
+    SET event_id = excluded.event_id, expires_at = excluded.expires_at
+    WHERE {table}.expires_at <= %s
+RETURNING event_id
+"""
+
+
+def claim_first(event: CallbackEvent, params: list[tuple[str, str]], window: int) -> None:
+    """Claim these parameters for the saved event, or raise DuplicateCallback.
+
+    Call inside the transaction that saves the event; with a window of 0, nothing is asked.
+    """
+    if window <= 0:
+        return
+    key = fingerprint(event, params)
+    ops = connection.ops
+    since = event.received_at
+    until = since + timedelta(seconds=window)
+    sql = CLAIM.format(table=ops.quote_name(CallbackFingerprint._meta.db_table))
+    values = [key, event.pk, ops.adapt_datetimefield_value(until)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, ops.adapt_datetimefield_value(since)])
+        if cursor.fetchone() is not None:
+            return
+    first_id = (
+        CallbackFingerprint.objects.filter(fingerprint=key).values_list("event_id", flat=True)
+    ).get()
+    raise DuplicateCallback(first_id)
+
+
+def forget_expired() -> int:
+    """Delete the claims no retry can match any more; they only take space."""
+    now = timezone.now()
+    return CallbackFingerprint.objects.filter(expires_at__lte=now).delete()[0]
+
+
+# Each process forgets expired claims at most every FORGET_EVERY seconds, in a background
+# thread started by a callback that reached the database (callbacks/views.py).
+FORGET_EVERY = 600.0
+_lock = threading.Lock()
+_next_forget = time.monotonic() + FORGET_EVERY
+
+
+def forget_expired_soon() -> None:
+    global _next_forget
+    if time.monotonic() < _next_forget:
+        return
+    with _lock:
+        if time.monotonic() < _next_forget:
+            return
+        _next_forget = time.monotonic() + FORGET_EVERY
+    threading.Thread(target=_forget_in_thread, name="forget-fingerprints", daemon=True).start()
+
+
+def _forget_in_thread() -> None:
+    try:
+        forget_expired()
+    except Exception:
+        logger.exception("could not delete expired callback fingerprints")
+    finally:
+        connections.close_all()
