@@ -39,13 +39,17 @@ def fingerprint(event: CallbackEvent, params: list[tuple[str, str]]) -> str:
     return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
 
 
-# One statement, the same on PostgreSQL and SQLite (3.35+): insert, or take over an expired
-# claim; RETURNING yields a row only when this event holds the claim now.
+# One statement, the same on PostgreSQL and SQLite (3.35+): insert, or take over a claim
+# whose window does not reach this callback's arrival (on either side); RETURNING yields a
+# row only when this event holds the claim now.
 CLAIM = """
-INSERT INTO {table} (fingerprint, event_id, expires_at) VALUES (%s, %s, %s)
+INSERT INTO {table} (fingerprint, event_id, received_at, expires_at) VALUES (%s, %s, %s, %s)
 ON CONFLICT (fingerprint) DO UPDATE
-    SET event_id = excluded.event_id, expires_at = excluded.expires_at
-    WHERE {table}.expires_at <= %s
+    SET event_id = excluded.event_id,
+        received_at = excluded.received_at,
+        expires_at = excluded.expires_at
+    WHERE {table}.expires_at <= excluded.received_at
+       OR excluded.expires_at <= {table}.received_at
 RETURNING event_id
 """
 
@@ -59,12 +63,12 @@ def claim_first(event: CallbackEvent, params: list[tuple[str, str]], window: int
         return
     key = fingerprint(event, params)
     ops = connection.ops
-    since = event.received_at
-    until = since + timedelta(seconds=window)
+    arrived = event.received_at
+    until = arrived + timedelta(seconds=window)
     sql = CLAIM.format(table=ops.quote_name(CallbackFingerprint._meta.db_table))
-    values = [key, event.pk, ops.adapt_datetimefield_value(until)]
+    times = [ops.adapt_datetimefield_value(arrived), ops.adapt_datetimefield_value(until)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, ops.adapt_datetimefield_value(since)])
+        cursor.execute(sql, [key, event.pk, *times])
         if cursor.fetchone() is not None:
             return
     first_id = (

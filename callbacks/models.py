@@ -83,6 +83,9 @@ class CallbackFingerprint(models.Model):
 
     fingerprint = models.CharField(max_length=64, unique=True)
     event = models.ForeignKey("CallbackEvent", on_delete=models.CASCADE, related_name="+")
+    # The claiming event's arrival and the end of its window: callbacks are not always
+    # recorded in arrival order (a spool drain stores older ones after newer ones).
+    received_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:

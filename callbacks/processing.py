@@ -14,7 +14,7 @@ from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
 from callbacks.signals import recorded
 from campaigns.models import Response
-from campaigns.services import record
+from campaigns.services import record, target
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +36,14 @@ def process(event: CallbackEvent) -> Response | None:
 
     adding = event._state.adding
     try:
+        # Campaign and choice first, from the process's lookups: the write transaction then
+        # holds four statements (event, subscriber upsert, response, duplicate claim) and no
+        # savepoint; on SQLite the write lock is held for just these.
+        where = target(callback)
         with transaction.atomic():
             event.outcome, event.reason = Outcome.PROCESSED, ""
             event.save()
-            row = record(event, callback)
+            row = record(event, callback, where)
             claim_first(event, params, row.campaign.effective_duplicate_window())
             recorded.send(sender=CallbackEvent, response=row)
             return row

@@ -190,18 +190,33 @@ def _hold(path: Path, reason: str) -> str:
     return "held"
 
 
-# Draining without anyone asking: after a callback reached the database, a process looks
-# at the spool (at once if it spooled something itself, else at most every CHECK_EVERY
-# seconds, which also finds what a dead process left) and drains it in a background thread.
+# Draining without anyone asking. A process that spooled something keeps a watcher thread
+# that tries to drain every CHECK_EVERY seconds until the spool is empty, so a callback
+# spooled on a stale connection just after the database came back does not wait for the
+# next one. And after any callback reached the database, a process looks at the spool at
+# most every CHECK_EVERY seconds, which finds what a dead process left.
 CHECK_EVERY = 5.0
 _lock = threading.Lock()
 _next_check = 0.0
 _drainer: threading.Thread | None = None
+_watcher: threading.Thread | None = None
 
 
 def _note_spooled() -> None:
-    global _next_check
+    global _next_check, _watcher
     _next_check = 0.0
+    with _lock:
+        if _watcher is None or not _watcher.is_alive():
+            _watcher = threading.Thread(target=_watch, name="spool-watch", daemon=True)
+            _watcher.start()
+
+
+def _watch() -> None:
+    while True:
+        time.sleep(CHECK_EVERY)
+        _drain_in_thread()
+        if not has_pending():
+            return
 
 
 def drain_soon() -> None:

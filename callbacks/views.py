@@ -1,6 +1,6 @@
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.core.handlers.wsgi import get_str_from_wsgi
+import logging
+import time
+
 from django.db import DatabaseError
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
 from django.views.decorators.cache import never_cache
@@ -8,14 +8,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from callbacks import dedupe, spool
-from callbacks.models import CallbackEvent, Endpoint, Outcome, charset_of
+from callbacks.models import CallbackEvent, Endpoint, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
 from callbacks.processing import process, reject
+from callbacks.raw import raw_event
 from campaigns.models import Kind, clean_keyword
-from lib.client import client_address
 
 TEXT = "text/plain; charset=utf-8"
+logger = logging.getLogger("callbacks")
 # Seconds a sender should wait before retrying when not even the spool could keep a callback.
 RETRY_AFTER = 60
 
@@ -28,66 +29,23 @@ def reply_key(keyword: str) -> str:
     return clean_keyword(keyword).casefold()
 
 
-def read_body(request) -> tuple[bytes, str]:
-    """The body's bytes, whole, and a reason when it cannot be had whole."""
-    meta = request.META
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
-        # Django reads CONTENT_LENGTH bytes, and a chunked request has none: read the
-        # server's de-chunking stream to its end ourselves.
-        body = meta["wsgi.input"].read(limit + 1)
-        if limit is not None and len(body) > limit:
-            return b"", "request body too large"
-        return body, ""
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        return b"", "request body too large"
-    try:
-        declared = int(meta.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if len(body) < declared:
-        # The sender stopped (or was cut off) early: half a callback must not be recorded.
-        return body, f"body ended after {len(body)} of its {declared} bytes"
-    return body, ""
-
-
-def decode_body(event: CallbackEvent, body: bytes) -> None:
-    """Text in the declared charset; the bytes too when the text cannot hold them all."""
-    charset = charset_of(event.content_type)
-    try:
-        text = body.decode(charset)
-    except UnicodeDecodeError:
-        text = None
-    if text is None or "\x00" in text:
-        # NUL, which the database refuses, and undecodable bytes become U+FFFD in the text.
-        event.body = body.decode(charset, errors="replace").replace("\x00", "\ufffd")
-        event.body_raw = body
-    else:
-        event.body = text
-
-
-def raw_event(request, endpoint: Endpoint | None, kind: str) -> tuple[CallbackEvent, str]:
-    """The request as an unsaved event, and a reason if its body could not be read whole."""
-    event = CallbackEvent(
-        endpoint=endpoint,
-        kind=kind,
-        method=request.method,
-        # As Django reads it for request.GET, so a reprocessed event parses the same way.
-        query_string=get_str_from_wsgi(request.META, "QUERY_STRING", "").replace("\x00", "\ufffd"),
-        content_type=request.META.get("CONTENT_TYPE", "")[:200],
-        remote_addr=client_address(request),
-    )
-    body, unreadable = read_body(request)
-    decode_body(event, body)
-    return event, unreadable
+def log_outcome(event: CallbackEvent, row, started: float, outcome: str = "") -> None:
+    """One line per callback for operators: no token, no number, no message text."""
+    facts = {
+        "endpoint": event.endpoint.name if event.endpoint_id else None,
+        "kind": event.kind,
+        "campaign": row.campaign_id if row else None,
+        "outcome": outcome or event.outcome,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    logger.info("callback " + " ".join(f"{k}=%({k})s" for k in facts), facts, extra=facts)
 
 
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
 def receive(request, token: str, kind: str):
+    started = time.perf_counter()
     try:
         endpoint = Endpoint.objects.for_token(token)
     except DatabaseError:
@@ -103,9 +61,12 @@ def receive(request, token: str, kind: str):
             raise DatabaseError("the database did not answer")
         row = reject(event, unreadable) if unreadable else process(event)
     except DatabaseError:
-        return spooled(event, token, unreadable)
+        response = spooled(event, token, unreadable)
+        log_outcome(event, None, started, outcome="spooled")
+        return response
     spool.drain_soon()
     dedupe.forget_expired_soon()
+    log_outcome(event, row, started)
 
     if event.outcome == Outcome.REJECTED:
         return HttpResponseBadRequest(event.reason, content_type=TEXT)

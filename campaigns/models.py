@@ -193,6 +193,20 @@ class Campaign(models.Model):
         )
 
 
+class CatalogVersion(models.Model):
+    """One row whose number changes whenever a campaign or a poll choice does.
+
+    The database rewrites it (triggers from migration 0006, on every insert, update and
+    delete, whoever makes them), so each process can keep its campaign and choice lookups
+    and know, with one indexed read, when another process or node has made them stale.
+    """
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.version)
+
+
 # A campaign as a spreadsheet row, in the admin's export and the API's CSV (which adds the id
 # and the choices around it): (header, .values_list() path).
 CAMPAIGN_COLUMNS = (

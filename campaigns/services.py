@@ -1,37 +1,77 @@
 """What a callback does to the data: the callback pipeline (callbacks.processing) records every
 event here, whether it arrives live or is processed again."""
 
-from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollResponse, Response
+from dataclasses import dataclass
+
+from campaigns import catalog
+from campaigns.models import (
+    Campaign,
+    FormSubmission,
+    InfoRequest,
+    Kind,
+    PollChoice,
+    PollResponse,
+    Response,
+)
 from subscribers.models import Subscriber
 
 
-def record(event, callback) -> Response:
-    """Record a parsed callback: find its campaign, upsert its subscriber, add the response row.
+@dataclass(frozen=True)
+class Target:
+    """Where a callback lands: its campaign and, for a vote, its choice."""
 
-    Runs inside the pipeline's transaction: the subscriber row stays locked until it ends.
+    campaign: Campaign
+    choice: PollChoice | None = None
+
+
+def target(callback) -> Target:
+    """The campaign (and choice) of a parsed callback, made for review when nobody set it up.
+
+    Run it before the write transaction opens: it reads from the process's lookups, and on
+    a miss it queries (or creates, in its own short transaction) without holding a lock.
     """
-    campaign = Campaign.objects.for_callback(callback.kind, callback.shortcode, callback.keyword)
-    subscriber = Subscriber.objects.upsert(
+    found = catalog.lookups()
+    campaign = found.campaign(callback.kind, callback.shortcode, callback.keyword)
+    if callback.kind != Kind.POLL:
+        return Target(campaign)
+    return Target(campaign, found.choice(campaign, callback.reply, callback.label))
+
+
+def response_row(event, callback, target: Target) -> Response:
+    """The unsaved row a callback adds, all but its subscriber."""
+    common = {
+        "campaign": target.campaign,
+        "received_at": event.received_at,
+        "extras": callback.extras,
+    }
+    if callback.kind == Kind.POLL:
+        return PollResponse(
+            choice=target.choice, reply=callback.reply, label=callback.label, **common
+        )
+    if callback.kind == Kind.INFO:
+        return InfoRequest(message=callback.message, **common)
+    return FormSubmission(fields=callback.fields, **common)
+
+
+def upsert_subscriber_sql(event, callback) -> tuple[str, list]:
+    return Subscriber.objects.upsert_sql(
         callback.mobile,
         country=callback.country,
         carrier=callback.carrier,
         fields=callback.fields,
         seen_at=event.received_at,
     )
-    common = {
-        "campaign": campaign,
-        "subscriber": subscriber,
-        "callback": event,
-        "received_at": event.received_at,
-        "extras": callback.extras,
-    }
-    if callback.kind == Kind.POLL:
-        return PollResponse.objects.create(
-            choice=campaign.choice_for(callback.reply, callback.label),
-            reply=callback.reply,
-            label=callback.label,
-            **common,
-        )
-    if callback.kind == Kind.INFO:
-        return InfoRequest.objects.create(message=callback.message, **common)
-    return FormSubmission.objects.create(fields=callback.fields, **common)
+
+
+def record(event, callback, target: Target) -> Response:
+    """Record a parsed callback: upsert its subscriber, add the response row.
+
+    Runs inside the pipeline's transaction, after the event's own INSERT: two statements,
+    the subscriber's upsert (which locks its row until the transaction ends) and the
+    response's insert.
+    """
+    row = response_row(event, callback, target)
+    row.subscriber = Subscriber.objects.raw(*upsert_subscriber_sql(event, callback))[0]
+    row.callback = event
+    row.save(force_insert=True)
+    return row

@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Load balancers' probes: answered before host checks, HTTPS redirects and sessions.
+    "crm.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -202,6 +204,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "lib.client.client_address"
 AXES_HTTP_RESPONSE_CODE = 429
+# Its start-up banner would be the first line of every command and every worker.
+AXES_VERBOSE = False
 # --- end ---
 
 
@@ -244,13 +248,25 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=not LOCAL)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# "text" for people, "json" (one object a line) for log collectors.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # No callback token in any log line (Django logs the path of every 4xx and 5xx answer).
     "filters": {"redact_tokens": {"()": "lib.logs.RedactCallbackTokens"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "lib.logs.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact_tokens"],
+        },
     },
     "loggers": {
         # Filtered where the record is made, so no handler (Django's own included) sees it.
@@ -302,3 +318,6 @@ SPECTACULAR_SETTINGS = {
         "lib.api.text_patterns",
     ],
 }
+
+# bench/ingest.py's yardstick views (crm/bench_views.py); never on in production.
+BENCH_VIEWS = env_bool("BENCH_VIEWS")

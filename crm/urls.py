@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
@@ -14,3 +15,5 @@ urlpatterns = [
     # Log in and out of the browsable API (DRF's templates look for this namespace).
     path("api-auth/", include("rest_framework.urls")),
 ]
+if settings.BENCH_VIEWS:
+    urlpatterns.append(path("bench/", include("crm.bench_views")))

@@ -218,7 +218,7 @@ class IntegrationListMixin(mixins.ListModelMixin):
 
     def csv_table(self, queryset: QuerySet) -> tuple[Sequence[str], Iterator[Sequence]]:
         header, rows = table(queryset, self.csv_columns, self.csv_json_field)
-        return header, map(iso_times, rows)
+        return header, rows.iso_times()
 
     def handle_exception(self, exc):
         # Errors (a bad filter, a missing token) are told in JSON, even to a CSV request.

@@ -1,12 +1,16 @@
 """What may be written to logs: no callback token, since the token alone lets anyone post
 callbacks."""
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 
 # /callbacks/<token>/… in a path or URL, wherever it appears in a message.
 CALLBACK_TOKEN = re.compile(r"(/callbacks/)[^/?#\s\"']+")
 REDACTED = r"\1<token>"
+# What a JSON line may carry besides its message: named facts, never personal data.
+JSON_FIELDS = ("endpoint", "kind", "campaign", "outcome", "status", "duration_ms")
 
 
 def redact(text: str) -> str:
@@ -26,3 +30,20 @@ class RedactCallbackTokens(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (LOG_FORMAT=json): time (UTC), level, logger, message, and
+    the known fields a record carries (the callback outcome line's)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({f: getattr(record, f) for f in JSON_FIELDS if hasattr(record, f)})
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)

@@ -1,11 +1,35 @@
+import json
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import connection, connections, models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from lib.sync import change_seq_field, changes_index
 from lib.text import is_blank, non_blank
+
+# The merge rules of upsert(), in SQL so the database applies them under the row's lock:
+# a value given wins if the callback is the newest we know of, or fills a gap if it is older
+# (one processed again later); a blank is never given (blank fields are dropped before, and
+# an empty country or carrier changes nothing); last_seen_at only moves forward.
+NEWER = "excluded.last_seen_at >= s.last_seen_at"
+MERGE = {
+    "postgresql": f"""
+        fields = CASE WHEN {NEWER} THEN s.fields || excluded.fields
+                      ELSE excluded.fields || s.fields END,
+        last_seen_at = GREATEST(s.last_seen_at, excluded.last_seen_at)""",
+    # JSON text in SQLite: json_patch() merges two objects of plain values as || does.
+    "sqlite": f"""
+        fields = CASE WHEN {NEWER} THEN json_patch(s.fields, excluded.fields)
+                      ELSE json_patch(excluded.fields, s.fields) END,
+        last_seen_at = max(s.last_seen_at, excluded.last_seen_at)""",
+}
+JSON_PARAM = {"postgresql": "%s::jsonb", "sqlite": "json(%s)"}
+
+
+def given_or_kept(column: str) -> str:
+    return f"""{column} = CASE WHEN excluded.{column} <> '' AND ({NEWER} OR s.{column} = '')
+                     THEN excluded.{column} ELSE s.{column} END"""
 
 
 class SubscriberManager(models.Manager):
@@ -18,29 +42,46 @@ class SubscriberManager(models.Manager):
         fields: dict | None = None,
         seen_at: datetime | None = None,
     ) -> "Subscriber":
-        """Create or update the subscriber for a normalised mobile number.
+        """Create or update the subscriber for a normalised mobile number, in one statement.
 
-        Safe under concurrency: the unique constraint on `mobile` decides who creates the
-        row, and the loser updates it under a row lock, so two callbacks for one new number
-        make one subscriber and neither's fields are lost.
+        INSERT … ON CONFLICT DO UPDATE: the unique constraint on `mobile` decides who creates
+        the row, and the loser's values are merged into it under the row's lock, so two
+        callbacks for one number make one subscriber and neither's fields are lost. No
+        savepoint, no second statement.
         """
+        sql, params = self.upsert_sql(
+            mobile, country=country, carrier=carrier, fields=fields, seen_at=seen_at
+        )
+        return self.raw(sql, params)[0]
+
+    def upsert_sql(
+        self,
+        mobile: str,
+        *,
+        country: str = "",
+        carrier: str = "",
+        fields: dict | None = None,
+        seen_at: datetime | None = None,
+    ) -> tuple[str, list]:
+        """upsert()'s statement and parameters, RETURNING the row (callbacks compose it)."""
         seen_at = seen_at or timezone.now()
-        subscriber = self.select_for_update().filter(mobile=mobile).first()
-        if subscriber is None:
-            try:
-                with transaction.atomic():
-                    return self.create(
-                        mobile=mobile,
-                        country=country,
-                        carrier=carrier,
-                        fields=non_blank(fields or {}),
-                        first_seen_at=seen_at,
-                        last_seen_at=seen_at,
-                    )
-            except IntegrityError:
-                subscriber = self.select_for_update().get(mobile=mobile)
-        subscriber.absorb(country=country, carrier=carrier, fields=fields or {}, seen_at=seen_at)
-        return subscriber
+        vendor, ops = connections[self.db].vendor, connections[self.db].ops
+        # Only constants are formatted in; every value is a parameter.
+        sql = f"""
+            INSERT INTO {self.model._meta.db_table} AS s
+                (mobile, country, carrier, fields, first_seen_at, last_seen_at, updated_at,
+                 change_seq)
+            VALUES (%s, %s, %s, {JSON_PARAM[vendor]}, %s, %s, %s, 0)
+            ON CONFLICT (mobile) DO UPDATE SET
+                {given_or_kept("country")},
+                {given_or_kept("carrier")},
+                {MERGE[vendor]},
+                updated_at = excluded.updated_at
+            RETURNING *"""  # noqa: S608
+        seen = ops.adapt_datetimefield_value(seen_at)
+        now = ops.adapt_datetimefield_value(timezone.now())
+        given = json.dumps(non_blank(fields or {}))
+        return sql, [mobile, country or "", carrier or "", given, seen, seen, now]
 
 
 class Subscriber(models.Model):
@@ -73,22 +114,6 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.mobile
-
-    def absorb(self, *, country: str, carrier: str, fields: dict, seen_at: datetime) -> None:
-        """Merge what a callback says about this subscriber and save it.
-
-        The latest non-empty value wins; empty ones leave stored ones alone. A callback older
-        than what we already know (one processed again later) only fills gaps.
-        """
-        newer = seen_at >= self.last_seen_at
-        if country and (newer or not self.country):
-            self.country = country
-        if carrier and (newer or not self.carrier):
-            self.carrier = carrier
-        given = non_blank(fields)
-        self.fields = {**self.fields, **given} if newer else {**given, **self.fields}
-        self.last_seen_at = max(self.last_seen_at, seen_at)
-        self.save(update_fields=["country", "carrier", "fields", "last_seen_at", "updated_at"])
 
     def set_fields(self, changes: dict) -> None:
         """Change custom fields as an integration asks, and save: a None or blank value removes

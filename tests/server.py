@@ -3,6 +3,7 @@
 Free of Django imports, so a benchmark can use it before Django is set up.
 """
 
+import os
 import socket
 import subprocess
 import sys
@@ -22,16 +23,20 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(env: dict, *options: str):
-    """Yield (process, base URL) of gunicorn serving crm.wsgi on a free loopback port."""
+    """Yield (process, base URL) of gunicorn serving crm.wsgi on a free loopback port.
+
+    gunicorn.conf.py gives the settings; `options` (command-line flags) override them.
+    """
     port = free_port()
     # A file, not a pipe: nobody reads a pipe while tests run, and once its 64 KiB are full
     # of request logs every worker blocks writing to it.
     log = tempfile.TemporaryFile()
-    command = [sys.executable, "-m", "gunicorn", "crm.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "crm.wsgi"]
     proc = subprocess.Popen(
-        [*command, "--limit-request-line", "8190", *options],
+        [*command, "--bind", f"127.0.0.1:{port}", *options],
         cwd=ROOT,
-        env=env,
+        # No .env of a local `make run`, and no access log unless the caller asks for one.
+        env={"GUNICORN_ACCESS_LOG": "", **env, "DJANGO_ENV_FILE": os.devnull},
         stdout=subprocess.DEVNULL,
         stderr=log,
     )

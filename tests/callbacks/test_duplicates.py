@@ -106,6 +106,7 @@ def test_a_campaign_window_of_zero_counts_every_copy(endpoint, settings):
 def test_the_duplicate_check_is_one_statement_and_none_when_turned_off(client, endpoint, settings):
     settings.CALLBACK_DUPLICATE_WINDOW = 600
     send(client, endpoint, Kind.POLL, VOTE)  # campaign, choice and subscriber now exist
+    send(client, endpoint, Kind.POLL, VOTE + "&n=0")  # the process now knows the campaign
     with CaptureQueriesContext(connection) as on:
         send(client, endpoint, Kind.POLL, VOTE + "&n=1")
     settings.CALLBACK_DUPLICATE_WINDOW = 0
@@ -115,7 +116,7 @@ def test_the_duplicate_check_is_one_statement_and_none_when_turned_off(client, e
 
     assert len(on) * 2 == len(off) + 2
     assert not [q for q in off.captured_queries if "callbackfingerprint" in q["sql"]]
-    assert PollResponse.objects.count() == 4
+    assert PollResponse.objects.count() == 5
 
 
 @pytest.mark.django_db
@@ -178,3 +179,17 @@ def test_expired_claims_are_forgotten_and_live_ones_kept(endpoint, settings):
 
     assert dedupe.forget_expired() == 1
     assert CallbackFingerprint.objects.get().event.query_string.startswith("mobile=%2B12125551213")
+
+
+@pytest.mark.django_db
+def test_callbacks_recorded_out_of_order_are_compared_by_arrival_time(endpoint, settings):
+    """A drain stores older callbacks after newer ones: a day apart is no retry."""
+    settings.CALLBACK_DUPLICATE_WINDOW = 600
+    now = timezone.now()
+    vote("+12125551212", "A", at=now)
+    vote("+12125551212", "A", at=now - timedelta(days=1))
+    vote("+12125551212", "A", at=now - timedelta(days=1, seconds=-30))
+
+    by_age = CallbackEvent.objects.order_by("received_at").values_list("outcome", flat=True)
+    assert list(by_age) == [Outcome.PROCESSED, Outcome.DUPLICATE, Outcome.PROCESSED]
+    assert PollResponse.objects.count() == 2

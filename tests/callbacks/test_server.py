@@ -112,3 +112,15 @@ def test_concurrent_callbacks_for_a_new_number_make_one_subscriber(server, endpo
     assert subscriber.fields == {f"f{i}": str(i) for i in range(senders)}
     assert Campaign.objects.count() == 1
     assert CallbackEvent.objects.filter(outcome=Outcome.PROCESSED).count() == senders
+
+
+def test_a_marketers_change_reaches_a_server_that_cached_the_campaign(server, endpoint):
+    campaign = Campaign.objects.create(keyword="HOURS", kind=Kind.INFO, reply_text="Open 9-5")
+    path = f"{endpoint.url_path(Kind.INFO)}?lead=HOURS&mobile=2125551212&msg=hours"
+    # Every worker thread and process answers from its lookups after the first requests.
+    assert {request(server, "GET", path)[2] for _ in range(8)} == {b"Open 9-5"}
+
+    campaign.reply_text = "Closed today"
+    campaign.save()
+
+    assert {request(server, "GET", path)[2] for _ in range(8)} == {b"Closed today"}

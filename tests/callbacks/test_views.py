@@ -97,7 +97,7 @@ def test_other_methods_are_not_allowed(client, endpoint):
 
 
 def test_an_error_while_processing_keeps_the_raw_callback_as_failed(client, endpoint, monkeypatch):
-    def broken(event, callback):
+    def broken(event, callback, target):
         Subscriber.objects.create(mobile="+12125551212")  # half-done work must be undone
         raise RuntimeError("disk on fire")
 

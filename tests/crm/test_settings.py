@@ -14,7 +14,7 @@ def check(**env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=BASE_DIR,
-        env={**clean, **env},
+        env={**clean, "DJANGO_ENV_FILE": os.devnull, **env},
         capture_output=True,
         text=True,
     )

@@ -20,6 +20,9 @@ class Command(BaseCommand):
             hint = f"password in {PASSWORD_FILE.name}" if PASSWORD_FILE.exists() else ""
             self.stdout.write(f"Admin login: admin {hint}".rstrip())
             return
+        if not password and PASSWORD_FILE.exists():
+            # One local password for every local database (`make run`, `make demo`).
+            password = PASSWORD_FILE.read_text().strip()
         if not password:
             password = secrets.token_urlsafe(12)
             PASSWORD_FILE.write_text(password + "\n")

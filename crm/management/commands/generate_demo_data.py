@@ -1,4 +1,4 @@
-"""A large, realistic data set for trying the admin and measuring it (docs/benchmarks.md).
+"""A large, realistic data set for trying the admin and measuring it (docs/benchmarks-admin.md).
 
 Every response row needs its own raw CallbackEvent (one-to-one), so the data set holds one
 callback event per poll response, info request and form submission. `--callbacks` counts the

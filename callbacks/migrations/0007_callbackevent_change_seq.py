@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0004_subscriber_changes_and_deletions'),
-        ('callbacks', '0005_spool_duplicates_raw_body'),
+        ('callbacks', '0006_fingerprint_received_at'),
     ]
 
     operations = [

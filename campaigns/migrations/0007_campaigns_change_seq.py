@@ -8,8 +8,8 @@ from lib.sync import track_changes, track_deletions
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('callbacks', '0006_callbackevent_change_seq'),
-        ('campaigns', '0005_campaign_duplicate_window'),
+        ('callbacks', '0007_callbackevent_change_seq'),
+        ('campaigns', '0006_catalog_version'),
         ('crm', '0004_subscriber_changes_and_deletions'),
     ]
 

@@ -1,0 +1,256 @@
+"""How fast a million poll responses leave as CSV, next to the database's own COPY.
+
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_export
+    .venv/bin/python bench/exports.py
+    DATABASE_URL=sqlite:////tmp/crm_bench_export.sqlite3 .venv/bin/python bench/exports.py
+
+Fills the database once (kept for later runs) with `--responses` poll votes from 200,000
+subscribers, each with its raw callback, in SQL (INSERT … SELECT over a series: the data
+is not the point here, the export is). Then, in one run:
+- the floor: on PostgreSQL, `COPY` of the export's own join, ordered, with no formatting,
+  read through psycopg and thrown away; on SQLite, the same SELECT read by sqlite3;
+- the admin's CSV export of every poll response and the API's (`?format=csv`), downloaded
+  from gunicorn (one sync worker, production settings) while its memory is sampled;
+- the Python writer alone (lib.exports.csv_lines over table()), in process.
+Prints Markdown.
+"""
+
+import argparse
+import os
+import secrets
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from itertools import islice
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SECRET = secrets.token_urlsafe(50)
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="crm.settings",
+    DJANGO_LOCAL="0",
+    DJANGO_SECRET_KEY=SECRET,
+    DJANGO_ALLOWED_HOSTS="127.0.0.1,testserver",
+    DJANGO_SECURE_SSL_REDIRECT="0",
+    DJANGO_LOG_LEVEL="WARNING",
+    API_RATE_LIMIT="100000/min",
+)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from rest_framework.authtoken.models import Token  # noqa: E402
+
+from campaigns.admin import PollResponseAdmin  # noqa: E402
+from campaigns.models import PollResponse  # noqa: E402
+from lib.exports import csv_lines, table  # noqa: E402
+from tests.server import gunicorn  # noqa: E402
+
+SUBSCRIBERS = 200_000
+
+# Portable SQL over a numbers table n(i): PostgreSQL's generate_series, SQLite's recursive WITH.
+NUMBERS = {
+    "postgresql": "SELECT generate_series(1, {n}) AS i",
+    "sqlite": "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) "
+    "SELECT i FROM s",
+}
+FILL = [
+    "INSERT INTO callbacks_endpoint (id, name, token, enabled, created_at) "
+    "VALUES (1, 'bench', 'bench-export-token', {true}, {now})",
+    "INSERT INTO campaigns_campaign (id, shortcode, keyword, kind, name, reply_text, "
+    "needs_review, created_at) VALUES (1, '84700', 'FB1', 'poll', 'Best, \"city\"', '', "
+    "{false}, {now})",
+    'INSERT INTO campaigns_pollchoice (id, campaign_id, reply, label, "order", from_callback) '
+    "VALUES (1, 1, 'A', 'Tampa', 0, {false}), (2, 1, 'B', 'Orlando', 1, {false}), "
+    "(3, 1, 'C', '=Miami', 2, {false}), (4, 1, 'D', 'Jacksonville', 3, {false})",
+    "INSERT INTO crm_subscriber (id, mobile, country, carrier, fields, first_seen_at, "
+    "last_seen_at, updated_at) SELECT i, '+1212' || (2000000 + i), 'US', "
+    "CASE i % 4 WHEN 0 THEN 'VERIZONUS' WHEN 1 THEN 'AT&T' WHEN 2 THEN '' ELSE 'T-Mobile' END, "
+    "'{{}}', {now}, {now}, {now} FROM ({subscribers}) AS n",
+    "INSERT INTO callbacks_callbackevent (id, endpoint_id, kind, method, query_string, body, "
+    "content_type, received_at, outcome, reason) SELECT i, 1, 'poll', 'GET', "
+    "'mobile=212' || (2000000 + i % {s}) || '&key=FB1&reply=A', '', '', {at}, 'processed', '' "
+    "FROM ({responses}) AS n",
+    "INSERT INTO campaigns_pollresponse (id, campaign_id, subscriber_id, callback_id, "
+    "received_at, extras, choice_id, reply, label) SELECT i, 1, 1 + i % {s}, i, {at}, '{{}}', "
+    "1 + i % 4, CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'b' WHEN 2 THEN 'C' ELSE 'D' END, "
+    "'Tampa' FROM ({responses}) AS n",
+]
+# A time per row, spread over 60 days, with and without fractions of a second.
+AT = {
+    "postgresql": "now() - (i * 5.1 || ' seconds')::interval",
+    "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (i * 5.1) || ' seconds')",
+}
+
+
+def fill(responses: int) -> None:
+    if PollResponse.objects.count() == responses:
+        return
+    if PollResponse.objects.exists():
+        sys.exit("the database holds another data set: drop it first")
+    vendor = connection.vendor
+    words = {
+        "true": "true" if vendor == "postgresql" else "1",
+        "false": "false" if vendor == "postgresql" else "0",
+        "now": "now()" if vendor == "postgresql" else "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+        "at": AT[vendor],
+        "s": SUBSCRIBERS,
+        "subscribers": NUMBERS[vendor].format(n=SUBSCRIBERS),
+        "responses": NUMBERS[vendor].format(n=responses),
+    }
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for statement in FILL:
+            cursor.execute(statement.format(**words))
+        if vendor == "postgresql":
+            for table_name in (
+                "callbacks_callbackevent",
+                "campaigns_pollresponse",
+                "crm_subscriber",
+            ):
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), "
+                    f"(SELECT max(id) FROM {table_name}))"
+                )
+            cursor.execute("VACUUM ANALYZE")
+    print(f"<!-- filled in {time.perf_counter() - started:.0f} s -->", flush=True)
+
+
+def export_queryset():
+    # As the admin's changelist orders it.
+    return PollResponse.objects.order_by("-received_at", "-id")
+
+
+def floor(responses: int) -> tuple[str, float]:
+    """The database alone: the export's join, ordered, read and thrown away."""
+    header, rows = table(export_queryset(), PollResponseAdmin.export_columns)
+    sql, params = rows.queryset.values_list(*rows.paths).query.sql_with_params()
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+                count = sum(1 for _ in copy)
+            what = "PostgreSQL `COPY (SELECT …) TO STDOUT`, no formatting"
+        else:
+            cursor.execute(sql, params)
+            count = 0
+            while batch := cursor.fetchmany(10_000):
+                count += len(batch)
+            what = "SQLite: the same SELECT, rows fetched raw"
+    assert count == responses, count
+    return what, time.perf_counter() - started
+
+
+def python_writer(responses: int, sample: int = 100_000) -> float:
+    """The previous path, Python writing every cell: timed on the first `sample` rows and
+    scaled to all of them (at ~10 µs a row it would otherwise dominate the run)."""
+    header, rows = table(export_queryset(), PollResponseAdmin.export_columns)
+    sample = min(sample, responses)
+    started = time.perf_counter()
+    count = sum(1 for _ in csv_lines(header, islice(rows, sample))) - 1
+    assert count == sample, count
+    return (time.perf_counter() - started) * responses / sample
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def download(base_url: str, path: str, headers: dict, worker: int) -> tuple[int, float, float]:
+    """Rows, seconds, peak RSS (MB) of the worker while it sends the download."""
+    peak, done = [rss_mb(worker)], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb(worker))
+            time.sleep(0.05)
+
+    threading.Thread(target=sample, daemon=True).start()
+    request = urllib.request.Request(base_url + path, headers=headers)
+    started, lines = time.perf_counter(), 0
+    with urllib.request.urlopen(request, timeout=900) as response:
+        assert response.status == 200
+        while chunk := response.read(1 << 16):
+            lines += chunk.count(b"\n")  # no cell holds a newline here
+    elapsed = time.perf_counter() - started
+    done.set()
+    return lines - 1, elapsed, peak[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--responses", type=int, default=1_000_000)
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    fill(args.responses)
+    n = args.responses
+
+    user, _ = User.objects.get_or_create(
+        username="bench-export", defaults={"is_staff": True, "is_superuser": True}
+    )
+    token, _ = Token.objects.get_or_create(user=user)
+    client = Client()
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    connection.close()
+
+    results = []
+    what, seconds = floor(n)
+    results.append((f"Floor: {what}", seconds, None))
+    env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
+    with gunicorn(env, "--workers", "1", "--timeout", "900") as (server, base_url):
+        try:  # wait for the worker: any answer will do
+            urllib.request.urlopen(f"{base_url}/api/", timeout=60)
+        except urllib.error.HTTPError:
+            pass
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        worker = int(children[0])
+        for label, path, headers in [
+            (
+                "Admin export, `/admin/campaigns/pollresponse/export.csv`",
+                "/admin/campaigns/pollresponse/export.csv",
+                {"Cookie": f"sessionid={session}"},
+            ),
+            (
+                "API export, `/api/poll-responses/?format=csv`",
+                "/api/poll-responses/?format=csv",
+                {"Authorization": f"Token {token.key}"},
+            ),
+        ]:
+            rows, seconds, peak = download(base_url, path, headers, worker)
+            assert rows == n, (label, rows)
+            results.append((label, seconds, peak))
+    results.append(
+        (
+            "Python's csv writer over table(), in process (first 100,000 rows)",
+            python_writer(n),
+            None,
+        )
+    )
+
+    base = results[0][1]
+    vendor = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
+    print(f"### {vendor}: CSV of {n:,} poll responses with their subscriber columns\n")
+    print("| Path | seconds | rows/s | vs floor (time) | worker peak RSS |")
+    print("|---|---:|---:|---:|---:|")
+    for label, seconds, peak in results:
+        memory = f"{peak:.0f} MB" if peak else ""
+        print(
+            f"| {label} | {seconds:.1f} | {n / seconds:,.0f} | {seconds / base:.2f}x | {memory} |"
+        )
+    print()
+
+
+if __name__ == "__main__":
+    main()
