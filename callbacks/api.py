@@ -2,13 +2,14 @@
 
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers
 from rest_framework.permissions import IsAdminUser
 
 from callbacks.models import CallbackEvent, Outcome
 from campaigns.models import Kind
+from lib.api import IntegrationListMixin, IntegrationViewSet, list_schema
 from lib.filters import IdFilter, TimeFilter
-from lib.rest import CSVListMixin, ModelPermissions, csv_list_schema
+from lib.rest import ModelPermissions
 
 
 class CallbackEventFilter(filters.FilterSet):
@@ -51,8 +52,8 @@ class CallbackEventSerializer(serializers.ModelSerializer):
         fields = EVENT_FIELDS
 
 
-@extend_schema_view(**csv_list_schema(CallbackEventSerializer))
-class CallbackEventViewSet(CSVListMixin, viewsets.ReadOnlyModelViewSet):
+@extend_schema_view(**list_schema(CallbackEventSerializer))
+class CallbackEventViewSet(IntegrationListMixin, mixins.RetrieveModelMixin, IntegrationViewSet):
     """Every callback request as it arrived, whatever became of it. Staff only."""
 
     # Raw requests may carry what the processed rows leave out: staff, with the permission.

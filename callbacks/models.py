@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.http import parse_header_parameters
 
 from campaigns.models import Kind
+from lib.sync import change_seq_field, changes_index
 
 
 def new_token() -> str:
@@ -140,12 +141,16 @@ class CallbackEvent(models.Model):
     spooled_at = models.DateTimeField(
         null=True, blank=True, help_text="When it was written to the local spool, if it was."
     )
+    change_seq = change_seq_field()
 
     objects = CallbackEventQuerySet.as_manager()
 
     class Meta:
         ordering = ("-received_at", "-id")
-        indexes = [models.Index(fields=["kind", "received_at"])]
+        indexes = [
+            models.Index(fields=["kind", "received_at"]),
+            changes_index("callbackevent_changes"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.outcome} at {self.received_at:%Y-%m-%d %H:%M:%S}"

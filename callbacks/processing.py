@@ -12,6 +12,7 @@ from callbacks.dedupe import DuplicateCallback, claim_first
 from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
+from callbacks.signals import recorded
 from campaigns.models import Response
 from campaigns.services import record, target
 
@@ -44,6 +45,7 @@ def process(event: CallbackEvent) -> Response | None:
             event.save()
             row = record(event, callback, where)
             claim_first(event, params, row.campaign.effective_duplicate_window())
+            recorded.send(sender=CallbackEvent, response=row)
             return row
     except DuplicateCallback as e:
         if adding:

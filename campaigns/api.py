@@ -9,14 +9,13 @@ from django.db import IntegrityError, transaction
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from campaigns.models import (
-    CAMPAIGN_COLUMNS,
     Campaign,
     FormSubmission,
     InfoRequest,
@@ -27,28 +26,35 @@ from campaigns.models import (
     keyword_key,
 )
 from campaigns.results import Counting, poll_results
+from lib.api import IntegrationListMixin, IntegrationViewSet, list_schema
 from lib.exports import CHUNK_SIZE
-from lib.filters import IdFilter, SameTextFilter, TimeFilter, in_utc
-from lib.rest import CSVListMixin, csv_list_schema, validate_model, with_changes
+from lib.filters import IdFilter, SameTextFilter, TimeFilter, TrueFalseFilter, in_utc
+from lib.rest import (
+    Conflict,
+    StrictModelSerializer,
+    check_conflicts,
+    validate_model,
+    with_changes,
+)
 from lib.text import folded
 from subscribers.api import CountryFilter, PeopleFilterForm, mobile_filter
 
 # Campaigns and poll choices
 
 
-class ChoiceInCampaignSerializer(serializers.ModelSerializer):
+class ChoiceInCampaignSerializer(StrictModelSerializer):
     class Meta:
         model = PollChoice
         fields = ("id", "reply", "label", "order", "from_callback")
         read_only_fields = ("from_callback",)
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(StrictModelSerializer):
+    """A campaign read, or changed: its choices change through /api/v1/poll-choices/, so here
+    they are read-only, and what GET answers can be sent back with PUT as it is."""
+
     choices = ChoiceInCampaignSerializer(
-        many=True,
-        required=False,
-        help_text="Poll choices. Given when a campaign is created; "
-        "changed later through /api/poll-choices/.",
+        many=True, read_only=True, help_text="Poll choices; change them in /api/v1/poll-choices/."
     )
 
     class Meta:
@@ -71,9 +77,24 @@ class CampaignSerializer(serializers.ModelSerializer):
     def validate_keyword(self, value: str) -> str:
         return clean_keyword(value)
 
+    def validate(self, attrs: dict) -> dict:
+        fields = {name: value for name, value in attrs.items() if name != "choices"}
+        validate_model(with_changes(self.instance, Campaign, fields))
+        return attrs
+
+    def update(self, instance: Campaign, validated_data: dict) -> Campaign:
+        check_conflicts(with_changes(instance, Campaign, validated_data))
+        return super().update(instance, validated_data)
+
+
+class CampaignCreateSerializer(CampaignSerializer):
+    """A new campaign, its poll choices included."""
+
+    choices = ChoiceInCampaignSerializer(
+        many=True, required=False, help_text="Poll choices, created with the campaign."
+    )
+
     def validate_choices(self, value: list[dict]) -> list[dict]:
-        if self.instance is not None:
-            raise serializers.ValidationError("Change choices through /api/poll-choices/.")
         seen = set()
         for choice in value:
             reply = folded(choice["reply"])
@@ -82,13 +103,9 @@ class CampaignSerializer(serializers.ModelSerializer):
             seen.add(reply)
         return value
 
-    def validate(self, attrs: dict) -> dict:
-        fields = {name: value for name, value in attrs.items() if name != "choices"}
-        validate_model(with_changes(self.instance, Campaign, fields))
-        return attrs
-
     def create(self, validated_data: dict) -> Campaign:
         choices = validated_data.pop("choices", [])
+        check_conflicts(with_changes(None, Campaign, validated_data))
         try:
             with transaction.atomic():
                 campaign = Campaign.objects.create(**validated_data)
@@ -96,13 +113,13 @@ class CampaignSerializer(serializers.ModelSerializer):
                     campaign.choices.create(**choice)
         except IntegrityError:
             # Another request created the same keyword between validation and saving.
-            raise serializers.ValidationError(
+            raise Conflict(
                 {api_settings.NON_FIELD_ERRORS_KEY: ["This campaign exists already."]}
             ) from None
         return campaign
 
 
-class PollChoiceSerializer(serializers.ModelSerializer):
+class PollChoiceSerializer(StrictModelSerializer):
     class Meta:
         model = PollChoice
         fields = ("id", "campaign", "reply", "label", "order", "from_callback")
@@ -116,6 +133,14 @@ class PollChoiceSerializer(serializers.ModelSerializer):
     def validate(self, attrs: dict) -> dict:
         validate_model(with_changes(self.instance, PollChoice, attrs))
         return attrs
+
+    def create(self, validated_data: dict) -> PollChoice:
+        check_conflicts(with_changes(None, PollChoice, validated_data))
+        return super().create(validated_data)
+
+    def update(self, instance: PollChoice, validated_data: dict) -> PollChoice:
+        check_conflicts(with_changes(instance, PollChoice, validated_data))
+        return super().update(instance, validated_data)
 
 
 class PollChoiceFilter(filters.FilterSet):
@@ -140,7 +165,7 @@ class CampaignFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=Kind.choices)
     shortcode = filters.CharFilter(field_name="shortcode")
     keyword = KeywordFilter(field_name="keyword_key")
-    needs_review = filters.BooleanFilter()
+    needs_review = TrueFalseFilter()
 
     class Meta:
         model = Campaign
@@ -201,14 +226,13 @@ class PollResultsSerializer(serializers.Serializer):
     )
 
 
-@extend_schema_view(**csv_list_schema(CampaignSerializer))
+@extend_schema_view(**list_schema(CampaignSerializer))
 class CampaignViewSet(
-    CSVListMixin,
-    mixins.ListModelMixin,
+    IntegrationListMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    IntegrationViewSet,
 ):
     """Campaigns with their poll choices, validated as the admin validates them."""
 
@@ -217,11 +241,15 @@ class CampaignViewSet(
     filterset_class = CampaignFilter
     cursor_ordering = ("-created_at", "-id")
     csv_filename = "campaigns.csv"
-    csv_columns = (("id", "id"), *CAMPAIGN_COLUMNS)
+    # The JSON's fields, in its order; choices follow as "A: Tampa; B: Miami".
+    csv_columns = tuple((name, name) for name in CampaignSerializer.Meta.fields[:-1])
 
     def csv_table(self, queryset):
         header, rows = super().csv_table(queryset)
         return [*header, "choices"], with_choices(rows)
+
+    def get_serializer_class(self):
+        return CampaignCreateSerializer if self.action == "create" else CampaignSerializer
 
     def perform_create(self, serializer):
         if serializer.validated_data.get("choices") and not self.request.user.has_perm(
@@ -231,7 +259,12 @@ class CampaignViewSet(
         serializer.save()
 
     @extend_schema(parameters=[ResultsQuerySerializer], responses=PollResultsSerializer)
-    @action(detail=True, filter_backends=[], pagination_class=None)
+    @action(
+        detail=True,
+        filter_backends=[],
+        pagination_class=None,
+        query_params=tuple(ResultsQuerySerializer().fields),
+    )
     def results(self, request, pk=None):
         """Votes, unique voters and shares per choice, counted as on the admin results page."""
         if not request.user.has_perm("campaigns.view_pollresponse"):
@@ -242,14 +275,13 @@ class CampaignViewSet(
         return Response(PollResultsSerializer(poll_results(campaign, **query.validated_data)).data)
 
 
-@extend_schema_view(**csv_list_schema(PollChoiceSerializer))
+@extend_schema_view(**list_schema(PollChoiceSerializer))
 class PollChoiceViewSet(
-    CSVListMixin,
-    mixins.ListModelMixin,
+    IntegrationListMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    IntegrationViewSet,
 ):
     """The replies a poll understands. Choices with votes are kept, so none is deleted here."""
 
@@ -355,26 +387,29 @@ class FormSubmissionSerializer(ResponseSerializer):
         fields = (*RESPONSE_FIELDS, "fields")
 
 
-# Ids, as in the JSON; the admin's export names the campaign instead, for people.
+# The JSON's names and values (ids, and labels beside them); the admin's export names the
+# campaign instead, for people. Custom fields and extras are columns / objects of their own.
 RESPONSE_COLUMNS = (
     ("id", "id"),
     ("received_at", "received_at"),
     ("campaign", "campaign"),
     ("shortcode", "campaign__shortcode"),
     ("keyword", "campaign__keyword"),
+    ("subscriber", "subscriber"),
     ("mobile", "subscriber__mobile"),
     ("carrier", "subscriber__carrier"),
     ("country", "subscriber__country"),
+    ("callback", "callback"),
 )
 
 
-class ResponseViewSet(CSVListMixin, viewsets.ReadOnlyModelViewSet):
+class ResponseViewSet(IntegrationListMixin, mixins.RetrieveModelMixin, IntegrationViewSet):
     """Read-only: only callbacks record responses."""
 
     cursor_ordering = ("-received_at", "-id")
 
 
-@extend_schema_view(**csv_list_schema(PollResponseSerializer))
+@extend_schema_view(**list_schema(PollResponseSerializer))
 class PollResponseViewSet(ResponseViewSet):
     """Poll votes, as received, with the choice each one counts for."""
 
@@ -384,13 +419,14 @@ class PollResponseViewSet(ResponseViewSet):
     csv_filename = "poll-responses.csv"
     csv_columns = (
         *RESPONSE_COLUMNS,
+        ("choice", "choice"),
+        ("choice_label", "choice__label"),
         ("reply", "reply"),
         ("label", "label"),
-        ("choice", "choice__label"),
     )
 
 
-@extend_schema_view(**csv_list_schema(InfoRequestSerializer))
+@extend_schema_view(**list_schema(InfoRequestSerializer))
 class InfoRequestViewSet(ResponseViewSet):
     """Text-4-Info keywords texted in."""
 
@@ -401,7 +437,7 @@ class InfoRequestViewSet(ResponseViewSet):
     csv_columns = (*RESPONSE_COLUMNS, ("message", "message"))
 
 
-@extend_schema_view(**csv_list_schema(FormSubmissionSerializer))
+@extend_schema_view(**list_schema(FormSubmissionSerializer))
 class FormSubmissionViewSet(ResponseViewSet):
     """Web form and sticky session captures; in CSV, each custom field is a column."""
 

@@ -9,6 +9,7 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from lib.models import first_or_create
+from lib.sync import change_seq_field, changes_index
 from lib.text import same_text
 
 # ANSI escape sequences (colours, cursor moves): ESC [ … letter, or ESC and one character.
@@ -154,11 +155,13 @@ class Campaign(models.Model):
         "and is not counted again; blank: the CALLBACK_DUPLICATE_WINDOW setting; 0: never.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    change_seq = change_seq_field()
 
     objects = CampaignManager()
 
     class Meta:
         ordering = ("-needs_review", "shortcode", "keyword")
+        indexes = [changes_index("campaign_changes")]
         constraints = [
             models.UniqueConstraint(
                 fields=("shortcode", "keyword_key", "kind"),
@@ -252,9 +255,11 @@ class PollChoice(models.Model):
         default=False,
         help_text="Created from a reply that matched no configured choice; uncheck once reviewed.",
     )
+    change_seq = change_seq_field()
 
     class Meta:
         ordering = ("campaign", "order", "reply")
+        indexes = [changes_index("pollchoice_changes")]
         constraints = [
             models.UniqueConstraint(
                 "campaign",
@@ -287,6 +292,7 @@ class Response(models.Model):
     extras = models.JSONField(
         default=dict, blank=True, help_text="Parameters beyond the documented ones."
     )
+    change_seq = change_seq_field()
 
     class Meta:
         abstract = True
@@ -296,6 +302,7 @@ class Response(models.Model):
             models.Index(fields=["campaign", "received_at"]),
             models.Index(fields=["subscriber", "received_at"]),
             models.Index(fields=["received_at"]),
+            changes_index("%(class)s_changes"),
         ]
 
 

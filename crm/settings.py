@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "subscribers.apps.SubscribersConfig",
     "campaigns",
     "callbacks",
+    "webhooks",
     "crm.apps.ProjectConfig",
 ]
 
@@ -292,7 +293,16 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["lib.rest.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "lib.rest.TimeCursorPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON in, JSON out: a form-encoded or multipart body is a 415, never half read.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # Every error in one shape ({"detail": ..., "errors": {...}}), declared in the schema.
+    "EXCEPTION_HANDLER": "lib.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "lib.api.ContractSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 # Requests per integration user (so per token), e.g. "1000/min", "20/s", "50000/day".
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "1000/min").strip()
@@ -309,6 +319,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Operation ids without the version: subscribers_list, not v1_subscribers_list.
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "lib.api.text_patterns",
+    ],
 }
 
 # bench/ingest.py's yardstick views (crm/bench_views.py); never on in production.

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
 
 from lib.text import same_text
 
@@ -28,8 +29,28 @@ def row_id(value: str | None) -> int | None:
         return None
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(filters.NumberFilter):
     field_class = IdField
+
+
+class TrueFalseField(forms.Field):
+    """`true` or `false`, as JSON writes them; anything else is a 400, not "no filter"."""
+
+    def clean(self, value):
+        if value in (None, ""):
+            return None
+        if value not in ("true", "false"):
+            raise forms.ValidationError("Either true or false.")
+        return value == "true"
+
+
+class TrueFalseFilter(filters.BooleanFilter):
+    field_class = TrueFalseField
+
+    def __init__(self, *args, **kwargs):
+        # The text as sent: DRF's BooleanWidget would read "AAA" as no value.
+        super().__init__(*args, widget=forms.TextInput, **kwargs)
 
 
 def in_utc(value: datetime) -> datetime:

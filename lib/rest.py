@@ -1,25 +1,23 @@
-"""How every endpoint of the integration API behaves: who may call it, how fast, how lists page,
-how a list becomes a CSV download and how writes are validated. The endpoints themselves live
-in each app's api.py.
+"""How every endpoint of the integration API is guarded and paged, as DRF's settings name
+them: who may call it, how fast, how lists page; and how writes are validated. The endpoints'
+shared building blocks (errors, strict query strings, CSV, changes feeds) are in lib.api.
 """
 
 import copy
-from collections.abc import Iterator, Sequence
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
-from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import renderers, serializers
+from rest_framework import exceptions, renderers, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
 
 from lib.client import client_address
-from lib.exports import Column, csv_response, table
+
+# DRF reads this module while it loads its views (DEFAULT_PERMISSION_CLASSES): it may import
+# no DRF view, so the view-side plumbing lives in lib.api.
 
 VIEW_PERMISSION = ["%(app_label)s.view_%(model_name)s"]
 
@@ -61,6 +59,7 @@ class TimeCursorPagination(CursorPagination):
 
     In the view's `cursor_ordering`, unique thanks to the id: newest first for what
     subscribers sent, by id where rows have no time of their own (poll choices).
+    A cursor or page size that is no such thing is a 400, never a silent default.
     """
 
     page_size = 50
@@ -71,90 +70,128 @@ class TimeCursorPagination(CursorPagination):
     def get_ordering(self, request, queryset, view) -> tuple[str, ...]:
         return tuple(getattr(view, "cursor_ordering", self.ordering))
 
+    def get_page_size(self, request) -> int:
+        return requested_page_size(request, self.page_size, self.max_page_size)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError(
+                {"cursor": ["Not a cursor this server gave: use the next or previous link."]}
+            ) from None
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
+
+def requested_page_size(request, default: int = 50, maximum: int = 1000) -> int:
+    """`page_size` from the query: 1 to `maximum`, else a 400."""
+    text = request.query_params.get("page_size")
+    if text is None:
+        return default
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= maximum:
+        raise exceptions.ValidationError({"page_size": [f"A whole number from 1 to {maximum}."]})
+    return size
+
 
 class CSVRenderer(renderers.BaseRenderer):
-    """Lets `?format=csv` through content negotiation; CSVListMixin streams the body itself."""
+    """Lets CSV through content negotiation; lib.api streams the body itself."""
 
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        raise NotImplementedError("CSV lists are streamed by CSVListMixin.list()")
+        raise NotImplementedError("CSV lists are streamed by lib.api.IntegrationListMixin")
 
 
-FORMAT_PARAMETER = OpenApiParameter(
-    "format",
-    OpenApiTypes.STR,
-    enum=["json", "csv"],
-    description="`csv` downloads every row that matches the filters as CSV, unpaginated.",
-)
+# JSON types as the schema declares them: DRF would read 5 as the text "5", "true" as true and
+# "7" as 7, so a client's mistake would pass unseen.
 
 
-def csv_list_schema(serializer_class: type) -> dict:
-    """extend_schema_view(**csv_list_schema(S)): the list's JSON pages and its CSV download."""
-    return {
-        "list": extend_schema(
-            parameters=[FORMAT_PARAMETER],
-            responses={
-                (200, "application/json"): serializer_class(many=True),
-                (200, "text/csv"): OpenApiTypes.STR,
-            },
-        )
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose text, whole-number and yes/no fields take JSON of that type."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.IntegerField: StrictIntegerField,
+        models.PositiveIntegerField: StrictIntegerField,
+        models.BooleanField: StrictBooleanField,
     }
 
 
-class CSVListMixin:
-    """`?format=csv` on a list streams every filtered row, in the list's order, as CSV.
+class Conflict(exceptions.ValidationError):
+    """A valid request that clashes with a row that exists (a keyword taken on the short code):
+    409, with the messages of a 400."""
 
-    The view declares `csv_columns`, (header, .values_list() path) pairs, and for custom
-    fields the JSON field whose keys become more columns (`csv_json_field`). The table is
-    the admin export's, lib.exports.table(): flat tuples read in chunks, never all held.
-    """
-
-    csv_columns: Sequence[Column] = ()
-    csv_json_field: str | None = None
-    csv_filename = "export.csv"
-
-    def get_renderers(self):
-        found = super().get_renderers()
-        if self.action == "list":
-            found.append(CSVRenderer())
-        return found
-
-    def list(self, request, *args, **kwargs):
-        if request.accepted_renderer.format != CSVRenderer.format:
-            return super().list(request, *args, **kwargs)
-        queryset = self.filter_queryset(self.get_queryset()).order_by(*self.cursor_ordering)
-        header, rows = self.csv_table(queryset)
-        return csv_response(self.csv_filename, header, rows)
-
-    def csv_table(self, queryset: QuerySet) -> tuple[Sequence[str], Iterator[Sequence]]:
-        header, rows = table(queryset, self.csv_columns, self.csv_json_field)
-        return header, rows.iso_times()
-
-    def handle_exception(self, exc):
-        # Errors (a bad filter, a missing token) are told in JSON, even to a CSV request.
-        response = super().handle_exception(exc)
-        if isinstance(getattr(self.request, "accepted_renderer", None), CSVRenderer):
-            self.request.accepted_renderer = renderers.JSONRenderer()
-            self.request.accepted_media_type = renderers.JSONRenderer.media_type
-        return response
+    status_code = 409
+    default_detail = "Conflicts with an existing row."
+    default_code = "conflict"
 
 
 def validate_model(instance: models.Model) -> None:
-    """Run the model's own validation, constraints included, as the admin's forms do.
+    """Run the model's own field validation, as the admin's forms do: a 400.
 
-    So a duplicate keyword on a short code, in any case, is a 400 here, never an
-    IntegrityError, and the API can't accept what the admin would refuse.
+    So the API can't accept what the admin would refuse. A serializer's validate() calls it;
+    check_conflicts() follows when it saves.
     """
     try:
-        instance.full_clean()
+        instance.full_clean(validate_unique=False, validate_constraints=False)
     except DjangoValidationError as e:
-        errors = serializers.as_serializer_error(e)
-        if "__all__" in errors:
-            errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop("__all__")
-        raise serializers.ValidationError(errors) from None
+        raise serializers.ValidationError(serializer_errors(e)) from None
+
+
+def check_conflicts(instance: models.Model) -> None:
+    """The model's unique fields and constraints, as the admin checks them: a duplicate (a
+    keyword on a short code, in any case) is a 409, never an IntegrityError.
+
+    Called when saving, not from validate(): DRF turns every error raised there into a 400.
+    """
+    try:
+        instance.clean()  # what the model derives from its fields (e.g. a keyword's key)
+        instance.validate_unique()
+        instance.validate_constraints()
+    except DjangoValidationError as e:
+        raise Conflict(serializer_errors(e)) from None
+
+
+def serializer_errors(error: DjangoValidationError) -> dict:
+    errors = serializers.as_serializer_error(error)
+    if "__all__" in errors:
+        errors[api_settings.NON_FIELD_ERRORS_KEY] = errors.pop("__all__")
+    return errors
 
 
 def with_changes(instance: models.Model | None, model: type, attrs: dict) -> models.Model:

@@ -4,12 +4,26 @@ import unicodedata
 
 from django import forms
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema_view
-from rest_framework import mixins, serializers, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers
+from rest_framework.response import Response
 
+from lib.api import (
+    CHANGES_PARAMETERS,
+    IntegrationListMixin,
+    IntegrationViewSet,
+    changes_answer,
+    changes_serializer,
+    list_schema,
+)
 from lib.filters import SameTextFilter, TimeFilter
-from lib.rest import CSVListMixin, csv_list_schema
-from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber
+from lib.rest import StrictCharField, StrictModelSerializer
+from subscribers.models import (
+    SUBSCRIBER_COLUMNS,
+    Deletion,
+    Subscriber,
+    custom_field_summary,
+)
 from subscribers.phone import InvalidMobile, country_code, normalise_mobile
 
 
@@ -95,9 +109,9 @@ def storable_value(value: str | None) -> None:
         raise serializers.ValidationError("A value cannot hold NUL or lone surrogates.")
 
 
-class SubscriberSerializer(serializers.ModelSerializer):
+class SubscriberSerializer(StrictModelSerializer):
     fields = serializers.DictField(
-        child=serializers.CharField(
+        child=StrictCharField(
             allow_null=True, allow_blank=True, max_length=1000, validators=[storable_value]
         ),
         help_text="Custom fields. On update, named fields are set; null or blank removes one. "
@@ -142,13 +156,12 @@ class SubscriberSerializer(serializers.ModelSerializer):
         return instance
 
 
-@extend_schema_view(**csv_list_schema(SubscriberSerializer))
+@extend_schema_view(**list_schema(SubscriberSerializer))
 class SubscriberViewSet(
-    CSVListMixin,
-    mixins.ListModelMixin,
+    IntegrationListMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
+    IntegrationViewSet,
 ):
     """People who sent a callback, once per mobile number. Only custom fields can change."""
 
@@ -160,3 +173,51 @@ class SubscriberViewSet(
     csv_filename = "subscribers.csv"
     csv_columns = (("id", "id"), *SUBSCRIBER_COLUMNS, ("updated_at", "updated_at"))
     csv_json_field = "fields"
+
+
+class CustomFieldSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    subscribers = serializers.IntegerField(help_text="Subscribers who have this field.")
+    last_seen_at = serializers.DateTimeField(
+        help_text="The latest time a subscriber who has it was seen."
+    )
+
+
+@extend_schema_view(list=extend_schema(responses=CustomFieldSerializer(many=True)))
+class CustomFieldViewSet(mixins.ListModelMixin, IntegrationViewSet):
+    """Every custom field name subscribers have, by name: to map fields before a sync."""
+
+    queryset = Subscriber.objects.none()  # for the permission: view subscriber
+    pagination_class = None
+    filter_backends = []
+
+    def list(self, request, *args, **kwargs):
+        return Response(CustomFieldSerializer(custom_field_summary(), many=True).data)
+
+
+class DeletionSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(source="object_id", help_text="The deleted row's id.")
+
+    class Meta:
+        model = Deletion
+        fields = ("resource", "id", "deleted_at")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=CHANGES_PARAMETERS, responses=changes_serializer(DeletionSerializer)
+    )
+)
+class DeletionViewSet(mixins.ListModelMixin, IntegrationViewSet):
+    """Rows deleted from any resource (in the admin, or with their subscriber), oldest first:
+    read them with `after` as you read a resource's changes/."""
+
+    queryset = Deletion.objects.all()
+    serializer_class = DeletionSerializer
+    is_feed = True
+    pagination_class = None
+    filter_backends = []
+    query_params = ("after", "page_size")
+
+    def list(self, request, *args, **kwargs):
+        return changes_answer(request, self.get_queryset(), self.get_serializer)

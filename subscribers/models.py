@@ -1,9 +1,11 @@
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
-from django.db import connections, models
+from django.db import connection, connections, models
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from lib.sync import change_seq_field, changes_index
 from lib.text import is_blank, non_blank
 
 # The merge rules of upsert(), in SQL so the database applies them under the row's lock:
@@ -67,8 +69,9 @@ class SubscriberManager(models.Manager):
         # Only constants are formatted in; every value is a parameter.
         sql = f"""
             INSERT INTO {self.model._meta.db_table} AS s
-                (mobile, country, carrier, fields, first_seen_at, last_seen_at, updated_at)
-            VALUES (%s, %s, %s, {JSON_PARAM[vendor]}, %s, %s, %s)
+                (mobile, country, carrier, fields, first_seen_at, last_seen_at, updated_at,
+                 change_seq)
+            VALUES (%s, %s, %s, {JSON_PARAM[vendor]}, %s, %s, %s, 0)
             ON CONFLICT (mobile) DO UPDATE SET
                 {given_or_kept("country")},
                 {given_or_kept("carrier")},
@@ -91,6 +94,7 @@ class Subscriber(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    change_seq = change_seq_field()
 
     objects = SubscriberManager()
 
@@ -102,6 +106,7 @@ class Subscriber(models.Model):
             models.Index(fields=["country"], name="subscriber_country"),
             # The dashboard's new subscribers per day, and the "first seen" filter.
             models.Index(fields=["first_seen_at"], name="subscriber_first_seen"),
+            changes_index("subscriber_changes"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -129,3 +134,50 @@ SUBSCRIBER_COLUMNS = (
     ("first_seen_at", "first_seen_at"),
     ("last_seen_at", "last_seen_at"),
 )
+
+
+def custom_field_summary() -> list[dict]:
+    """Every custom field name subscribers have, with how many have it and the latest time
+    one of them was seen. Reads the whole table: for integrations, not for page views."""
+    table = Subscriber._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT key, count(*), max(last_seen_at) FROM {table}, "  # noqa: S608 (constant)
+            "jsonb_object_keys(fields) AS key GROUP BY key ORDER BY key"
+        )
+    else:
+        sql = (
+            f"SELECT j.key, count(*), max(s.last_seen_at) FROM {table} s, "  # noqa: S608
+            "json_each(s.fields) j GROUP BY j.key ORDER BY j.key"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    return [
+        {"name": name, "subscribers": count, "last_seen_at": stored_time(last_seen)}
+        for name, count, last_seen in rows
+    ]
+
+
+def stored_time(value: datetime | str) -> datetime:
+    """A time as raw SQL returns it: SQLite gives its UTC text, PostgreSQL a datetime."""
+    if isinstance(value, str):
+        return parse_datetime(value).replace(tzinfo=UTC)
+    return value
+
+
+class Deletion(models.Model):
+    """A row deleted from a table the API syncs, by anyone (admin, cascade, shell): written
+    by a database trigger (lib.sync.track_deletions), read at /api/v1/deletions/."""
+
+    resource = models.CharField(max_length=32, help_text='The API\'s name, e.g. "subscribers".')
+    object_id = models.BigIntegerField()
+    deleted_at = models.DateTimeField(default=timezone.now)
+    change_seq = change_seq_field()
+
+    class Meta:
+        ordering = ("-deleted_at",)
+        indexes = [changes_index("deletion_changes")]
+
+    def __str__(self) -> str:
+        return f"{self.resource} {self.object_id}"

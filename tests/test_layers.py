@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # Bottom up. A package may import from its own layer and the ones listed before it.
-LAYERS = ("lib", "subscribers", "campaigns", "callbacks", "crm")
+LAYERS = ("lib", "subscribers", "campaigns", "callbacks", "webhooks", "crm")
 
 
 def module_name(path: Path) -> str:

@@ -6,7 +6,7 @@ from django.utils import timezone
 from callbacks.models import CallbackEvent, Outcome
 from tests.helpers import client_for, integration_user, receive, vote
 
-URL = "/api/callbacks/"
+URL = "/api/v1/callbacks/"
 VIEW = "callbacks.view_callbackevent"
 pytestmark = pytest.mark.django_db
 
@@ -97,4 +97,4 @@ def test_an_id_filter_beyond_any_id_is_a_400_not_a_crash():
     for value in ("-38097669023892443561023504384", "9223372036854775808", "0"):
         response = client.get(URL, {"endpoint": value, "format": "csv"})
         assert response.status_code == 400, value
-        assert "endpoint" in response.json()
+        assert "endpoint" in response.json()["errors"]

@@ -150,6 +150,6 @@ def test_plain_http_callbacks_are_answered_where_https_is_enforced(client, endpo
         b"keyword: This field is required.",
     )  # answered, not redirected
     assert PollResponse.objects.count() == 1
-    for page in ("/admin/", "/api/subscribers/"):
+    for page in ("/admin/", "/api/v1/subscribers/"):
         redirect = client.get(page)
         assert (redirect.status_code, redirect["Location"]) == (301, f"https://testserver{page}")

@@ -9,11 +9,11 @@ from tests.helpers import client_for, integration_user, receive, vote
 pytestmark = pytest.mark.django_db
 
 LISTS = {
-    "/api/campaigns/": "campaigns.view_campaign",
-    "/api/poll-choices/": "campaigns.view_pollchoice",
-    "/api/poll-responses/": "campaigns.view_pollresponse",
-    "/api/info-requests/": "campaigns.view_inforequest",
-    "/api/form-submissions/": "campaigns.view_formsubmission",
+    "/api/v1/campaigns/": "campaigns.view_campaign",
+    "/api/v1/poll-choices/": "campaigns.view_pollchoice",
+    "/api/v1/poll-responses/": "campaigns.view_pollresponse",
+    "/api/v1/info-requests/": "campaigns.view_inforequest",
+    "/api/v1/form-submissions/": "campaigns.view_formsubmission",
 }
 
 
@@ -41,7 +41,7 @@ def some_of_everything():
 # Who may call what
 
 
-@pytest.mark.parametrize("url", [*LISTS, "/api/campaigns/1/results/"])
+@pytest.mark.parametrize("url", [*LISTS, "/api/v1/campaigns/1/results/"])
 def test_every_endpoint_answers_401_to_anonymous_callers(url):
     some_of_everything()
     response = client_for(None).get(url)
@@ -62,12 +62,12 @@ def test_every_list_answers_with_its_view_permission(url):
     some_of_everything()
     rows = results(reader(LISTS[url]).get(url))
     # Three campaigns (PIZZA, HOURS, JOIN), one choice, one row of each kind.
-    assert len(rows) == (3 if url == "/api/campaigns/" else 1)
+    assert len(rows) == (3 if url == "/api/v1/campaigns/" else 1)
 
 
 def test_results_need_view_permission_on_poll_responses_too():
     campaign = vote("2125551212", "A").campaign
-    url = f"/api/campaigns/{campaign.id}/results/"
+    url = f"/api/v1/campaigns/{campaign.id}/results/"
     assert reader("campaigns.view_campaign").get(url).status_code == 403
     both = reader("campaigns.view_campaign", "campaigns.view_pollresponse", name="bi")
     assert both.get(url).json()["votes"] == 1
@@ -77,10 +77,10 @@ def test_responses_are_read_only_even_with_every_permission():
     response = vote("2125551212", "A")
     perms = [f"campaigns.{p}_pollresponse" for p in ("view", "add", "change", "delete")]
     client = reader(*perms)
-    url = f"/api/poll-responses/{response.id}/"
+    url = f"/api/v1/poll-responses/{response.id}/"
     assert client.delete(url).status_code == 405
     assert client.patch(url, {"reply": "B"}, format="json").status_code == 405
-    assert client.post("/api/poll-responses/", {}, format="json").status_code == 405
+    assert client.post("/api/v1/poll-responses/", {}, format="json").status_code == 405
     response.refresh_from_db()
     assert response.reply == "A"
 
@@ -99,7 +99,7 @@ MARKETER = (
 
 def test_a_marketer_creates_a_poll_with_its_choices():
     response = reader(*MARKETER).post(
-        "/api/campaigns/",
+        "/api/v1/campaigns/",
         {
             "shortcode": "12345",
             "keyword": "  Best   Pizza ",
@@ -119,11 +119,11 @@ def test_a_marketer_creates_a_poll_with_its_choices():
 def test_it_refuses_a_keyword_that_exists_on_the_short_code_in_another_case():
     Campaign.objects.create(shortcode="12345", keyword="PIZZA", kind=Kind.POLL)
     response = reader(*MARKETER).post(
-        "/api/campaigns/", {"shortcode": "12345", "keyword": "pizza", "kind": "poll"}
+        "/api/v1/campaigns/", {"shortcode": "12345", "keyword": "pizza", "kind": "poll"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "already has a campaign of this kind with this keyword" in str(
-        response.json()["non_field_errors"]
+        response.json()["errors"]["non_field_errors"]
     )
     assert Campaign.objects.count() == 1
 
@@ -131,14 +131,14 @@ def test_it_refuses_a_keyword_that_exists_on_the_short_code_in_another_case():
 def test_the_same_keyword_on_another_short_code_is_fine():
     Campaign.objects.create(shortcode="12345", keyword="PIZZA", kind=Kind.POLL)
     client = reader(*MARKETER)
-    response = client.post("/api/campaigns/", {"shortcode": "555", "keyword": "pizza"})
+    response = client.post("/api/v1/campaigns/", {"shortcode": "555", "keyword": "pizza"})
     assert response.status_code == 201
     assert Campaign.objects.count() == 2
 
 
 def test_it_refuses_two_choices_with_one_reply_in_different_cases():
     response = reader(*MARKETER).post(
-        "/api/campaigns/",
+        "/api/v1/campaigns/",
         {
             "keyword": "PIZZA",
             "choices": [{"reply": "a", "label": "x"}, {"reply": "A", "label": "y"}],
@@ -146,24 +146,26 @@ def test_it_refuses_two_choices_with_one_reply_in_different_cases():
         format="json",
     )
     assert response.status_code == 400
-    assert "twice" in str(response.json()["choices"])
+    assert "twice" in str(response.json()["errors"]["choices"])
     assert not Campaign.objects.exists()
 
 
 def test_it_refuses_a_new_choice_whose_reply_exists_in_another_case():
     campaign = vote("2125551212", "A").campaign
     response = reader(*MARKETER).post(
-        "/api/poll-choices/", {"campaign": campaign.id, "reply": " a ", "label": "Tampa"}
+        "/api/v1/poll-choices/", {"campaign": campaign.id, "reply": " a ", "label": "Tampa"}
     )
-    assert response.status_code == 400
-    assert "already has a choice with this reply" in str(response.json()["non_field_errors"])
+    assert response.status_code == 409
+    assert "already has a choice with this reply" in str(
+        response.json()["errors"]["non_field_errors"]
+    )
     assert campaign.choices.count() == 1
 
 
 def test_a_marketer_relabels_a_choice_made_from_a_callback():
     choice = vote("2125551212", "A").choice
     response = reader(*MARKETER).patch(
-        f"/api/poll-choices/{choice.id}/", {"label": "Tampa", "from_callback": False}
+        f"/api/v1/poll-choices/{choice.id}/", {"label": "Tampa", "from_callback": False}
     )
     assert response.status_code == 200, response.content
     choice.refresh_from_db()
@@ -173,7 +175,7 @@ def test_a_marketer_relabels_a_choice_made_from_a_callback():
 def test_a_choice_cannot_move_to_another_campaign():
     choice = vote("2125551212", "A").choice
     other = Campaign.objects.create(keyword="OTHER")
-    response = reader(*MARKETER).patch(f"/api/poll-choices/{choice.id}/", {"campaign": other.id})
+    response = reader(*MARKETER).patch(f"/api/v1/poll-choices/{choice.id}/", {"campaign": other.id})
     assert response.status_code == 400
     choice.refresh_from_db()
     assert choice.campaign_id != other.id
@@ -183,7 +185,7 @@ def test_a_marketer_reviews_an_automatic_campaign():
     campaign = vote("2125551212", "A").campaign
     assert campaign.needs_review
     response = reader(*MARKETER).patch(
-        f"/api/campaigns/{campaign.id}/", {"needs_review": False, "name": "Pizza poll"}
+        f"/api/v1/campaigns/{campaign.id}/", {"needs_review": False, "name": "Pizza poll"}
     )
     assert response.status_code == 200, response.content
     campaign.refresh_from_db()
@@ -191,7 +193,7 @@ def test_a_marketer_reviews_an_automatic_campaign():
 
 
 def test_creating_needs_the_add_permission():
-    response = reader("campaigns.view_campaign").post("/api/campaigns/", {"keyword": "X"})
+    response = reader("campaigns.view_campaign").post("/api/v1/campaigns/", {"keyword": "X"})
     assert response.status_code == 403
     assert not Campaign.objects.exists()
 
@@ -199,7 +201,7 @@ def test_creating_needs_the_add_permission():
 def test_creating_choices_with_a_campaign_needs_the_choice_permission():
     client = reader("campaigns.view_campaign", "campaigns.add_campaign")
     response = client.post(
-        "/api/campaigns/",
+        "/api/v1/campaigns/",
         {"keyword": "X", "choices": [{"reply": "A", "label": "a"}]},
         format="json",
     )
@@ -214,7 +216,7 @@ def test_campaign_filters():
     client = reader("campaigns.view_campaign")
 
     def keywords(**query):
-        return [c["keyword"] for c in results(client.get("/api/campaigns/", query))]
+        return [c["keyword"] for c in results(client.get("/api/v1/campaigns/", query))]
 
     assert keywords(kind="poll") == ["PIZZA"]
     assert keywords(kind="form") == []
@@ -231,9 +233,9 @@ def test_poll_choices_filter_by_campaign():
     vote("2125551212", "B", key="TACOS")
     empty = Campaign.objects.create(keyword="EMPTY")
     client = reader("campaigns.view_pollchoice")
-    found = results(client.get("/api/poll-choices/", {"campaign": pizza.id}))
+    found = results(client.get("/api/v1/poll-choices/", {"campaign": pizza.id}))
     assert [(c["campaign"], c["reply"]) for c in found] == [(pizza.id, "A")]
-    assert results(client.get("/api/poll-choices/", {"campaign": empty.id})) == []
+    assert results(client.get("/api/v1/poll-choices/", {"campaign": empty.id})) == []
 
 
 # Responses: filters
@@ -248,7 +250,7 @@ def test_poll_response_filters_each_match_and_miss():
     client = reader("campaigns.view_pollresponse")
 
     def ids(**query):
-        return [r["id"] for r in results(client.get("/api/poll-responses/", query))]
+        return [r["id"] for r in results(client.get("/api/v1/poll-responses/", query))]
 
     an_hour_ago = (now - timedelta(hours=1)).isoformat()
     cases = [
@@ -275,12 +277,12 @@ def test_info_request_and_form_submission_filters():
     receive("form", key="JOIN", shortcode="12345", mobile="3055550123", Name="Bo")
     client = reader("campaigns.view_inforequest", "campaigns.view_formsubmission")
     assert [
-        r["message"] for r in results(client.get("/api/info-requests/", {"keyword": "hours"}))
+        r["message"] for r in results(client.get("/api/v1/info-requests/", {"keyword": "hours"}))
     ] == ["open?"]
-    assert results(client.get("/api/info-requests/", {"mobile": "3055550123"})) == []
-    forms = results(client.get("/api/form-submissions/", {"mobile": "305-555-0123"}))
+    assert results(client.get("/api/v1/info-requests/", {"mobile": "3055550123"})) == []
+    forms = results(client.get("/api/v1/form-submissions/", {"mobile": "305-555-0123"}))
     assert [f["fields"] for f in forms] == [{"Name": "Bo"}]
-    assert results(client.get("/api/form-submissions/", {"keyword": "hours"})) == []
+    assert results(client.get("/api/v1/form-submissions/", {"keyword": "hours"})) == []
 
 
 # Results
@@ -294,7 +296,7 @@ def test_results_count_as_the_results_page_does():
     PollChoice.objects.filter(reply="A").update(label="Tampa", from_callback=False)
     PollChoice.objects.filter(reply="B").update(label="Miami", from_callback=False)
     client = reader("campaigns.view_campaign", "campaigns.view_pollresponse")
-    url = f"/api/campaigns/{last.campaign_id}/results/"
+    url = f"/api/v1/campaigns/{last.campaign_id}/results/"
 
     every = client.get(url).json()
     assert (every["votes"], every["voters"]) == (3, 2)
@@ -318,8 +320,8 @@ def test_results_count_as_the_results_page_does():
 def test_results_reject_a_bad_range_or_counting():
     campaign = vote("2125551212", "A").campaign
     client = reader("campaigns.view_campaign", "campaigns.view_pollresponse")
-    url = f"/api/campaigns/{campaign.id}/results/"
-    assert "counting" in client.get(url, {"counting": "most"}).json()
+    url = f"/api/v1/campaigns/{campaign.id}/results/"
+    assert "counting" in client.get(url, {"counting": "most"}).json()["errors"]
     now = timezone.now().isoformat()
     assert client.get(url, {"since": now, "until": now}).status_code == 400
 
@@ -328,44 +330,60 @@ def test_results_reject_a_time_that_cannot_be_utc():
     campaign = vote("2125551212", "A").campaign
     client = reader("campaigns.view_campaign", "campaigns.view_pollresponse")
     response = client.get(
-        f"/api/campaigns/{campaign.id}/results/", {"since": "0001-01-01T00:00:00+01:00"}
+        f"/api/v1/campaigns/{campaign.id}/results/", {"since": "0001-01-01T00:00:00+01:00"}
     )
     assert response.status_code == 400
-    assert "since" in response.json()
+    assert "since" in response.json()["errors"]
 
 
 # CSV
 
 
 def test_poll_responses_csv_is_the_filtered_set_escaped_for_spreadsheets():
-    vote("2125551212", "=SUM(A1)", label="@risk", carrier="Verizon")
+    response = vote("2125551212", "=SUM(A1)", label="@risk", carrier="Verizon")
     vote("3055550123", "B", key="TACOS")
     client = reader("campaigns.view_pollresponse")
-    lines = csv_lines(client.get("/api/poll-responses/", {"format": "csv", "keyword": "PIZZA"}))
-    assert (
-        lines[0]
-        == "id,received_at,campaign,shortcode,keyword,mobile,carrier,country,reply,label,choice"
+    lines = csv_lines(client.get("/api/v1/poll-responses/", {"format": "csv", "keyword": "PIZZA"}))
+    assert lines[0] == (
+        "id,received_at,campaign,shortcode,keyword,subscriber,mobile,carrier,country,callback,"
+        "choice,choice_label,reply,label"
     )
     assert len(lines) == 2
-    assert lines[1].endswith(",PIZZA,+12125551212,Verizon,US,'=SUM(A1),'@risk,'@risk")
+    assert lines[1].endswith(
+        f",PIZZA,{response.subscriber_id},+12125551212,Verizon,US,{response.callback_id},"
+        f"{response.choice_id},'@risk,'=SUM(A1),'@risk"
+    )
+
+
+def test_csv_and_json_name_the_same_things_the_same_way():
+    some_of_everything()
+    client = reader(
+        "campaigns.view_pollresponse", "campaigns.view_inforequest", "campaigns.view_campaign"
+    )
+    for resource in ("poll-responses", "info-requests", "campaigns"):
+        row = client.get(f"/api/v1/{resource}/").json()["results"][0]
+        header = csv_lines(client.get(f"/api/v1/{resource}/csv/"))[0].split(",")
+        # Objects (extras, custom fields) are columns of their own in CSV.
+        scalars = [name for name, value in row.items() if not isinstance(value, dict)]
+        assert header == scalars, resource
 
 
 def test_form_submissions_csv_has_a_column_per_custom_field():
     receive("form", key="JOIN", mobile="2125551212", Name="Ann", DOB="1990-01-01")
     receive("form", key="JOIN", mobile="3055550123", City="-Tampa")
     lines = csv_lines(
-        reader("campaigns.view_formsubmission").get("/api/form-submissions/?format=csv")
+        reader("campaigns.view_formsubmission").get("/api/v1/form-submissions/?format=csv")
     )
-    assert lines[0].endswith(",country,City,DOB,Name")
-    assert lines[1].endswith(",+13055550123,,US,'-Tampa,,")
-    assert lines[2].endswith(",+12125551212,,US,,1990-01-01,Ann")
+    assert lines[0].endswith(",country,callback,City,DOB,Name")
+    assert lines[1].endswith(",+13055550123,,US,2,'-Tampa,,")
+    assert lines[2].endswith(",+12125551212,,US,1,,1990-01-01,Ann")
 
 
 def test_csv_streams_every_row_not_one_page():
     for n in range(60):
         receive("info", lead="HOURS", mobile=f"21255501{n:02d}")
     lines = csv_lines(
-        reader("campaigns.view_inforequest").get("/api/info-requests/?format=csv&page_size=5")
+        reader("campaigns.view_inforequest").get("/api/v1/info-requests/?format=csv&page_size=5")
     )
     assert len(lines) == 61
 
@@ -373,7 +391,7 @@ def test_csv_streams_every_row_not_one_page():
 def test_csv_of_campaigns_lists_their_choices():
     vote("2125551212", "A", label="Tampa")
     vote("2125551212", "B", label="Miami")
-    lines = csv_lines(reader("campaigns.view_campaign").get("/api/campaigns/?format=csv"))
+    lines = csv_lines(reader("campaigns.view_campaign").get("/api/v1/campaigns/?format=csv"))
     assert lines[1].endswith(",A: Tampa; B: Miami")
 
 
@@ -384,11 +402,11 @@ def test_csv_of_campaigns_lists_their_choices():
 # rows with their joins; campaigns add their choices, form submissions' CSV first reads which
 # custom fields exist.
 QUERIES = {
-    "/api/campaigns/": (5, 5),
-    "/api/poll-choices/": (4, 4),
-    "/api/poll-responses/": (4, 4),
-    "/api/info-requests/": (4, 4),
-    "/api/form-submissions/": (4, 5),
+    "/api/v1/campaigns/": (5, 5),
+    "/api/v1/poll-choices/": (4, 4),
+    "/api/v1/poll-responses/": (4, 4),
+    "/api/v1/info-requests/": (4, 4),
+    "/api/v1/form-submissions/": (4, 5),
 }
 
 

@@ -70,27 +70,31 @@ MARKETER = ("campaigns.view_campaign", "campaigns.add_campaign")
 
 def test_the_api_refuses_a_keyword_that_exists_in_another_form():
     api = client_for(integration_user(*MARKETER))
-    created = api.post("/api/campaigns/", {"shortcode": "1", "keyword": "ＫＥＹ", "kind": "poll"})
+    created = api.post(
+        "/api/v1/campaigns/", {"shortcode": "1", "keyword": "ＫＥＹ", "kind": "poll"}
+    )
     assert created.status_code == 201, created.content
-    again = api.post("/api/campaigns/", {"shortcode": "1", "keyword": "key\u200b", "kind": "poll"})
-    assert again.status_code == 400
+    again = api.post(
+        "/api/v1/campaigns/", {"shortcode": "1", "keyword": "key\u200b", "kind": "poll"}
+    )
+    assert again.status_code == 409
     assert "already has a campaign of this kind" in str(again.json())
 
 
 def test_the_api_refuses_a_keyword_that_is_only_invisible_characters():
     api = client_for(integration_user(*MARKETER))
-    response = api.post("/api/campaigns/", {"shortcode": "1", "keyword": "\u200b\x1b[0m"})
+    response = api.post("/api/v1/campaigns/", {"shortcode": "1", "keyword": "\u200b\x1b[0m"})
     assert response.status_code == 400
-    assert "at least one visible character" in str(response.json()["keyword"])
+    assert "at least one visible character" in str(response.json()["errors"]["keyword"])
 
 
 def test_the_api_keyword_filter_compares_canonical_forms():
     receive("poll", shortcode="12345", key="CAFÉ", mobile="2125551212", reply="A")
     receive("poll", shortcode="12345", key="OTHER", mobile="2125551212", reply="A")
     api = client_for(integration_user("campaigns.view_campaign", "campaigns.view_pollresponse"))
-    found = api.get("/api/campaigns/", {"keyword": DECOMPOSED}).json()["results"]
+    found = api.get("/api/v1/campaigns/", {"keyword": DECOMPOSED}).json()["results"]
     assert [c["keyword"] for c in found] == ["CAFÉ"]
-    votes = api.get("/api/poll-responses/", {"keyword": "ｃａｆé"}).json()["results"]
+    votes = api.get("/api/v1/poll-responses/", {"keyword": "ｃａｆé"}).json()["results"]
     assert [v["keyword"] for v in votes] == ["CAFÉ"]
 
 

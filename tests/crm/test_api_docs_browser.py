@@ -21,7 +21,7 @@ def page(admin, chromium):
 
 @pytest.mark.parametrize(
     ("url", "shows"),
-    [("/api/docs/", ".opblock-summary-path"), ("/api/redoc/", "[role=menuitem]")],
+    [("/api/v1/docs/", ".opblock-summary-path"), ("/api/v1/redoc/", "[role=menuitem]")],
 )
 def test_docs_render_with_no_internet(server, page, url, shows):
     outside = []
@@ -39,5 +39,5 @@ def test_docs_render_with_no_internet(server, page, url, shows):
     page.fill("#id_password", "docs-pass-123")
     page.click("button[type=submit]")
     page.wait_for_selector(shows, timeout=20000)
-    assert "/api/poll-responses/" in page.content()
+    assert "/api/v1/poll-responses/" in page.content()
     assert outside == []

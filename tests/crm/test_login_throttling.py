@@ -128,7 +128,7 @@ only_throttles = override_settings(AXES_FAILURE_LIMIT=1000)
 
 def token_request(client, username: str, password: str, **headers) -> int:
     data = {"username": username, "password": password}
-    return client.post("/api/token/", data, **headers).status_code
+    return client.post("/api/v1/token/", data, "application/json", **headers).status_code
 
 
 @only_throttles
@@ -171,7 +171,7 @@ def test_locked_out_usernames_get_no_token_even_with_the_right_password(admin_us
     for i in range(5):
         log_in(from_address(f"198.51.100.{i}"), "admin", f"guess{i}")
     response = from_address("203.0.113.9").post(
-        "/api/token/", {"username": "admin", "password": PASSWORD}
+        "/api/v1/token/", {"username": "admin", "password": PASSWORD}, "application/json"
     )
     assert response.status_code == 429, response.content
     assert "too many login attempts" in response.json()["detail"]

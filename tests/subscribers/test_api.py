@@ -9,7 +9,7 @@ from lib.rest import TimeCursorPagination
 from subscribers.models import Subscriber
 from tests.helpers import client_for, integration_user, receive, vote
 
-URL = "/api/subscribers/"
+URL = "/api/v1/subscribers/"
 pytestmark = pytest.mark.django_db
 
 
@@ -68,13 +68,13 @@ def test_it_reads_the_mobile_filter_in_the_country_filter_country(reader):
     ]
     response = reader.get(URL, {"mobile": "07911 123456"})  # read as a US number
     assert response.status_code == 400
-    assert "not a valid phone number in US" in response.json()["mobile"][0]
+    assert "not a valid phone number in US" in response.json()["errors"]["mobile"][0]
 
 
 def test_it_rejects_a_mobile_filter_that_is_no_number(reader):
     response = reader.get(URL, {"mobile": "call me"})
     assert response.status_code == 400
-    assert "not a phone number" in response.json()["mobile"][0]
+    assert "not a phone number" in response.json()["errors"]["mobile"][0]
 
 
 def test_it_filters_by_country_given_as_code_or_name(reader):
@@ -88,7 +88,7 @@ def test_it_filters_by_country_given_as_code_or_name(reader):
 def test_it_rejects_an_unknown_country(reader):
     response = reader.get(URL, {"country": "Atlantis 100%"})
     assert response.status_code == 400
-    assert "not a country" in response.json()["country"][0]
+    assert "not a country" in response.json()["errors"]["country"][0]
 
 
 def test_it_filters_by_carrier_in_any_case(reader):
@@ -164,7 +164,7 @@ def test_a_bad_filter_on_a_csv_request_is_told_in_json(reader):
     response = reader.get(URL, {"format": "csv", "mobile": "nope"})
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
-    assert "mobile" in response.json()
+    assert "mobile" in response.json()["errors"]
 
 
 def test_pages_follow_a_cursor_and_stay_stable_when_rows_arrive(reader):
@@ -184,8 +184,12 @@ def test_page_size_is_bounded(reader, monkeypatch):
     monkeypatch.setattr(TimeCursorPagination, "max_page_size", 2)
     for n in range(3):
         vote(f"212555010{n}", "A")
-    assert len(reader.get(URL, {"page_size": 100}).json()["results"]) == 2
+    assert len(reader.get(URL, {"page_size": 2}).json()["results"]) == 2
     assert len(reader.get(URL, {"page_size": 1}).json()["results"]) == 1
+    for beyond in ("3", "0", "-1", "many"):
+        response = reader.get(URL, {"page_size": beyond})
+        assert response.status_code == 400
+        assert response.json()["errors"] == {"page_size": ["A whole number from 1 to 2."]}
 
 
 def test_queries_per_page_do_not_grow_with_the_page(reader, django_assert_num_queries):

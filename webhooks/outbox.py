@@ -1,0 +1,72 @@
+"""Events into the outbox, in the callback's own transaction, only for kinds someone wants.
+
+The hot path pays one dictionary lookup when nobody subscribed: the subscribed kinds are read
+from the database at most every CACHE_SECONDS per process (and at once in the process that
+changes a subscription), so a new subscription gets events within that time.
+"""
+
+import json
+import time
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from campaigns.api import FormSubmissionSerializer, InfoRequestSerializer, PollResponseSerializer
+from campaigns.models import FormSubmission, InfoRequest, PollResponse, Response
+from subscribers.api import SubscriberSerializer
+from webhooks.models import Delivery, EventKind, Subscription
+
+CACHE_SECONDS = 5.0
+EVENTS = {
+    PollResponse: (EventKind.POLL_RESPONSE, PollResponseSerializer),
+    InfoRequest: (EventKind.INFO_REQUEST, InfoRequestSerializer),
+    FormSubmission: (EventKind.FORM_SUBMISSION, FormSubmissionSerializer),
+}
+
+_cache: dict = {"until": 0.0, "kinds": {}}
+
+
+def subscribed_kinds() -> dict[str, list[int]]:
+    """{event kind: [subscription ids]} of enabled subscriptions, cached CACHE_SECONDS."""
+    if time.monotonic() >= _cache["until"]:
+        kinds: dict[str, list[int]] = {}
+        for pk, wanted in Subscription.objects.filter(enabled=True).values_list("pk", "kinds"):
+            for kind in wanted or ():
+                kinds.setdefault(kind, []).append(pk)
+        _cache.update(kinds=kinds, until=time.monotonic() + CACHE_SECONDS)
+    return _cache["kinds"]
+
+
+@receiver([post_save, post_delete], sender=Subscription)
+def forget_subscribed_kinds(**kwargs) -> None:
+    _cache["until"] = 0.0
+
+
+def event_body(kind: str, data: dict) -> str:
+    return json.dumps(
+        {"type": kind, "timestamp": timezone.now().isoformat(), "data": data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def enqueue_recorded(sender, response: Response, **kwargs) -> None:
+    """callbacks.signals.recorded: a delivery per subscription wanting what was recorded."""
+    wanted = subscribed_kinds()
+    if not wanted:
+        return
+    kind, serializer = EVENTS[type(response)]
+    events = [(kind, lambda: serializer(response).data)]
+    events.append((EventKind.SUBSCRIBER, lambda: SubscriberSerializer(response.subscriber).data))
+    deliveries = []
+    for event_kind, data in events:
+        targets = wanted.get(event_kind, ())
+        if targets:
+            body = event_body(event_kind, data())
+            deliveries += [
+                Delivery(subscription_id=pk, kind=event_kind, body=body) for pk in targets
+            ]
+    for delivery in deliveries:
+        delivery.message_id = Delivery.new_message_id()
+    Delivery.objects.bulk_create(deliveries)
