@@ -4,6 +4,22 @@ from django.db import migrations, models
 
 from lib.sync import track_changes, track_deletions
 
+CATALOG_TABLES = ("campaigns_campaign", "campaigns_pollchoice")
+
+
+def restore_catalog_triggers(apps, schema_editor):
+    """SQLite adds these NOT NULL columns by rebuilding the tables, which drops the triggers
+    0006 put on them: without them the catalog's version would never change again."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for table in CATALOG_TABLES:
+        for action in ("INSERT", "UPDATE", "DELETE"):
+            schema_editor.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_catalog_version_{action.lower()} "
+                f"AFTER {action} ON {table} BEGIN INSERT OR REPLACE INTO "
+                "campaigns_catalogversion (id, version) VALUES (1, random()); END"
+            )
+
 
 class Migration(migrations.Migration):
 
@@ -76,4 +92,5 @@ class Migration(migrations.Migration):
                 "form-submissions": "campaigns_formsubmission",
             },
         ),
+        migrations.RunPython(restore_catalog_triggers, migrations.RunPython.noop),
     ]
