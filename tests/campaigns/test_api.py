@@ -369,14 +369,14 @@ def test_csv_and_json_name_the_same_things_the_same_way():
 
 
 def test_form_submissions_csv_has_a_column_per_custom_field():
-    receive("form", key="JOIN", mobile="2125551212", Name="Ann", DOB="1990-01-01")
-    receive("form", key="JOIN", mobile="3055550123", City="-Tampa")
+    ann = receive("form", key="JOIN", mobile="2125551212", Name="Ann", DOB="1990-01-01")
+    tampa = receive("form", key="JOIN", mobile="3055550123", City="-Tampa")
     lines = csv_lines(
         reader("campaigns.view_formsubmission").get("/api/v1/form-submissions/?format=csv")
     )
     assert lines[0].endswith(",country,callback,City,DOB,Name")
-    assert lines[1].endswith(",+13055550123,,US,2,'-Tampa,,")
-    assert lines[2].endswith(",+12125551212,,US,1,,1990-01-01,Ann")
+    assert lines[1].endswith(f",+13055550123,,US,{tampa.callback_id},'-Tampa,,")
+    assert lines[2].endswith(f",+12125551212,,US,{ann.callback_id},,1990-01-01,Ann")
 
 
 def test_csv_streams_every_row_not_one_page():
