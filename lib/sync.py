@@ -150,7 +150,17 @@ def track_changes(*tables: str) -> migrations.RunPython:
             for statement in statements:
                 schema_editor.execute(statement)
 
-    return migrations.RunPython(forwards, migrations.RunPython.noop, elidable=False)
+    def backwards(apps, schema_editor):
+        # Unapplied, the migration's columns go: triggers that set them must go first.
+        postgresql = schema_editor.connection.vendor == "postgresql"
+        for table in tables:
+            if postgresql:
+                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_change_seq ON {table}")
+            else:
+                for action in ("insert", "update"):
+                    schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_change_seq_{action}")
+
+    return migrations.RunPython(forwards, backwards, elidable=False)
 
 
 def track_deletions(into: str, **resources: str) -> migrations.RunPython:
@@ -164,4 +174,10 @@ def track_deletions(into: str, **resources: str) -> migrations.RunPython:
             for statement in triggers(table, resource, into):
                 schema_editor.execute(statement)
 
-    return migrations.RunPython(forwards, migrations.RunPython.noop, elidable=False)
+    def backwards(apps, schema_editor):
+        postgresql = schema_editor.connection.vendor == "postgresql"
+        for table in resources.values():
+            suffix = f" ON {table}" if postgresql else ""
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_deletion{suffix}")
+
+    return migrations.RunPython(forwards, backwards, elidable=False)
