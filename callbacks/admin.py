@@ -15,11 +15,10 @@ from unfold.admin import ModelAdmin
 from callbacks.models import CallbackEvent, Endpoint
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback
-from campaigns.admin import RESPONSE_MODELS, RecordAdminMixin
-from campaigns.models import Campaign, Kind
+from campaigns.admin import RESPONSE_MODELS, CampaignRowsFilter, RecordAdminMixin
+from campaigns.models import Kind
 from lib.admin_export import ListExportMixin
 from lib.admin_lists import BigTableMixin, distinct_values
-from lib.filters import row_id
 from subscribers.admin import MobileSearchMixin
 from subscribers.models import Subscriber
 
@@ -114,21 +113,10 @@ def produced_by(**lookups) -> QuerySet:
     return produced[0].union(*produced[1:])
 
 
-class CampaignFilter(admin.SimpleListFilter):
+class CampaignFilter(CampaignRowsFilter):
     """The callbacks recorded for a campaign (rejected and failed ones name none)."""
 
-    title = "campaign"
-    parameter_name = "campaign"
-
-    def lookups(self, request, model_admin):
-        return [(str(c.pk), str(c)) for c in Campaign.objects.order_by("name", "keyword")]
-
-    def queryset(self, request, queryset):
-        campaign = Campaign.objects.filter(pk=row_id(self.value())).first()
-        if campaign is None:
-            return queryset
-        rows = RESPONSE_MODELS[campaign.kind].objects.filter(campaign=campaign)
-        return queryset.filter(id__in=rows.values("callback_id"))
+    linked_by = "callback_id"
 
 
 class SubscriberValueFilter(admin.SimpleListFilter):

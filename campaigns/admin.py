@@ -100,11 +100,14 @@ class CampaignOfKindFilter(admin.RelatedFieldListFilter):
         return [(c.pk, str(c)) for c in campaigns]
 
 
-class TookPartFilter(admin.SimpleListFilter):
-    """Subscribers who sent anything to a campaign (voted, asked, filled in the form)."""
+class CampaignRowsFilter(admin.SimpleListFilter):
+    """Rows linked to what a campaign recorded: `linked_by` names the column of the
+    campaign's response table that holds this list's ids. Only that kind's table is read:
+    one indexed range on (campaign, ...)."""
 
-    title = "took part in"
-    parameter_name = "took_part_in"
+    title = "campaign"
+    parameter_name = "campaign"
+    linked_by = ""
 
     def lookups(self, request, model_admin):
         return [(str(c.pk), str(c)) for c in Campaign.objects.order_by("name", "keyword")]
@@ -113,9 +116,16 @@ class TookPartFilter(admin.SimpleListFilter):
         campaign = Campaign.objects.filter(pk=row_id(self.value())).first()
         if campaign is None:
             return queryset
-        # Only the campaign's own kind's table: one indexed range on (campaign, ...).
-        model = RESPONSE_MODELS[campaign.kind]
-        return queryset.filter(id__in=model.objects.filter(campaign=campaign).values("subscriber"))
+        rows = RESPONSE_MODELS[campaign.kind].objects.filter(campaign=campaign)
+        return queryset.filter(id__in=rows.values(self.linked_by))
+
+
+class TookPartFilter(CampaignRowsFilter):
+    """Subscribers who sent anything to a campaign (voted, asked, filled in the form)."""
+
+    title = "took part in"
+    parameter_name = "took_part_in"
+    linked_by = "subscriber"
 
 
 RESPONSE_MODELS = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest, Kind.FORM: FormSubmission}
