@@ -1,6 +1,7 @@
 """Limits count across processes: two gunicorn servers on one database, as two nodes behind a
 load balancer, each request sent to the other server than the last."""
 
+import json
 import os
 import random
 import urllib.error
@@ -20,9 +21,13 @@ REDIS = "redis://127.0.0.1:6379"
 
 
 def post_token(base_url: str, username: str, password: str) -> int:
-    data = urllib.parse.urlencode({"username": username, "password": password}).encode()
+    request = urllib.request.Request(
+        f"{base_url}/api/v1/token/",
+        json.dumps({"username": username, "password": password}).encode(),
+        {"Content-Type": "application/json"},
+    )
     try:
-        with urllib.request.urlopen(f"{base_url}/api/token/", data, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status
     except urllib.error.HTTPError as e:
         return e.code
