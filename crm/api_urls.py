@@ -4,6 +4,7 @@ docs; and the unversioned paths of the first release, redirected."""
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import page_not_found
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -63,6 +64,7 @@ class PermanentRedirect(HttpResponseRedirect):
     status_code = 308
 
 
+@csrf_exempt  # integrations send no CSRF token, and a redirect changes nothing
 def moved_to_v1(request: HttpRequest, rest: str) -> PermanentRedirect:
     """/api/<rest> of the first release -> /api/v1/<rest>, query string kept. Kept for one
     release, so integrations have time to change their base URL."""

@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from django.test import Client
 
 from campaigns.models import Campaign, Kind
 from subscribers.models import Deletion, Subscriber
@@ -35,6 +36,14 @@ def test_the_first_release_paths_redirect_permanently_to_v1_keeping_method_and_q
     posted = client.post("/api/campaigns/", {"keyword": "X"})
     assert posted.status_code == 308
     assert posted["Location"] == "/api/v1/campaigns/"
+
+
+def test_an_integration_posting_to_a_first_release_path_is_redirected_not_refused():
+    # Integrations send no CSRF token; the redirect changes nothing, so it needs none.
+    client = Client(enforce_csrf_checks=True)
+    posted = client.post("/api/token/", {"username": "warehouse", "password": "x"})
+    assert posted.status_code == 308
+    assert posted["Location"] == "/api/v1/token/"
 
 
 # JSON in
