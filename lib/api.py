@@ -201,6 +201,8 @@ class IntegrationListMixin(mixins.ListModelMixin):
     def list(self, request, *args, **kwargs):
         if request.accepted_renderer.format != CSVRenderer.format:
             return super().list(request, *args, **kwargs)
+        # The list's parameters are checked for its CSV too, though every row is sent.
+        requested_page_size(request)
         return self.csv_download()
 
     @action(detail=False, url_path="csv", pagination_class=None)

@@ -153,6 +153,15 @@ def test_an_empty_or_null_filter_is_a_400(value):
         assert response.json()["errors"] == {name: ["Give a value, or leave the parameter out."]}
 
 
+def test_a_page_size_out_of_range_is_a_400_for_the_csv_too():
+    client = client_for(integration_user("campaigns.view_pollresponse"))
+    for query in ("page_size=-5", "page_size=-5&format=csv", "page_size=1001&format=csv"):
+        response = client.get(f"/api/v1/poll-responses/?{query}")
+        assert response.status_code == 400, query
+        assert response.json()["errors"] == {"page_size": ["A whole number from 1 to 1000."]}
+    assert client.get("/api/v1/poll-responses/?page_size=5&format=csv").status_code == 200
+
+
 def test_a_cursor_that_is_no_cursor_is_a_400():
     response = client_for(integration_user("campaigns.view_campaign")).get(
         "/api/v1/campaigns/", {"cursor": "garbage"}
