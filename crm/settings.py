@@ -263,8 +263,9 @@ if LOG_FORMAT not in ("text", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # No callback token in any log line (Django logs the path of every 4xx and 5xx answer).
-    "filters": {"redact_tokens": {"()": "lib.logs.RedactCallbackTokens"}},
+    # No callback token (Django logs the path of every 4xx and 5xx answer) and no phone
+    # number in any log line.
+    "filters": {"redact": {"()": "lib.logs.Redact"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "lib.logs.JsonFormatter"},
@@ -273,12 +274,12 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["redact_tokens"],
+            "filters": ["redact"],
         },
     },
     "loggers": {
         # Filtered where the record is made, so no handler (Django's own included) sees it.
-        "django.request": {"filters": ["redact_tokens"], "propagate": True},
+        "django.request": {"filters": ["redact"], "propagate": True},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
