@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -41,6 +42,10 @@ def spool_dir() -> Path:
     return Path(settings.CALLBACK_SPOOL_DIR)
 
 
+class SpoolFull(OSError):
+    """The spool's disk is down to its reserve: the sender is asked to retry instead."""
+
+
 def write(event: CallbackEvent, token: str, unreadable: str = "") -> Path:
     """Make the raw callback durable on local disk. Raises OSError when it cannot.
 
@@ -48,6 +53,10 @@ def write(event: CallbackEvent, token: str, unreadable: str = "") -> Path:
     """
     folder = spool_dir()
     (folder / "tmp").mkdir(parents=True, exist_ok=True)
+    # A long outage must not fill the disk the server (and often the database) needs: past
+    # the reserve the sender keeps the callback and retries (503), which loses nothing.
+    if shutil.disk_usage(folder).free < settings.CALLBACK_SPOOL_MIN_FREE_MB * 1024 * 1024:
+        raise SpoolFull(f"less than {settings.CALLBACK_SPOOL_MIN_FREE_MB} MB free for the spool")
     spool_id = uuid.uuid4()
     now = timezone.now()
     record = {

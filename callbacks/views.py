@@ -84,7 +84,10 @@ def spooled(event: CallbackEvent, token: str, unreadable: str) -> HttpResponse:
     """The database cannot take the callback: keep it on local disk, answer as we would."""
     try:
         spool.write(event, token, unreadable)
-    except OSError:
+    except OSError as e:
+        logger.error(
+            "callback refused with 503: neither the database nor the spool took it (%s)", e
+        )
         response = HttpResponse(
             "Service unavailable, try again later", status=503, content_type=TEXT
         )

@@ -237,6 +237,10 @@ if CALLBACK_DUPLICATE_WINDOW < 0:
 # Where callbacks wait, on local disk, while the database cannot take them
 # (callbacks/spool.py); drained into the database once it is back.
 CALLBACK_SPOOL_DIR = Path(os.environ.get("CALLBACK_SPOOL_DIR", "") or BASE_DIR / "spool")
+# The spool stops taking callbacks (503, the sender retries) when its disk has less free.
+CALLBACK_SPOOL_MIN_FREE_MB = env_int("CALLBACK_SPOOL_MIN_FREE_MB", 200)
+if CALLBACK_SPOOL_MIN_FREE_MB < 0:
+    raise ImproperlyConfigured("CALLBACK_SPOOL_MIN_FREE_MB must be 0 or more")
 
 # Numbers that arrive without a country are read as numbers of this country.
 DEFAULT_COUNTRY = env_country("DEFAULT_COUNTRY", "US")

@@ -192,3 +192,16 @@ def test_a_retry_spooled_beside_its_stored_original_is_a_duplicate(client, endpo
         True,
     )
     assert PollResponse.objects.count() == 1
+
+
+def test_a_spool_whose_disk_is_down_to_its_reserve_refuses_with_503(
+    client, endpoint, spool_dir, settings, caplog
+):
+    settings.CALLBACK_SPOOL_MIN_FREE_MB = 1024**3  # a petabyte: no disk here has it free
+    with read_only_database():
+        response = send(client, endpoint, Kind.POLL, VOTE)
+
+    assert (response.status_code, response["Retry-After"]) == (503, "60")
+    assert spooled_records(spool_dir) == []
+    assert "neither the database nor the spool took it" in caplog.text
+    assert "free for the spool" in caplog.text
