@@ -112,7 +112,7 @@ class SubscriberResource(resources.ModelResource):
         # "Mobile", "MOBILE " and "mobile" are one column, as callbacks match parameters.
         dataset.headers = [
             canonical_name(name) if name and canonical_name(name) in PROFILE_COLUMNS else name
-            for name in dataset.headers
+            for name in dataset.headers or []
         ]
         # The column names the preview shows, as the file spells them.
         self.file_headers = {
@@ -122,6 +122,11 @@ class SubscriberResource(resources.ModelResource):
         self.line_numbers = getattr(dataset, "line_numbers", None)
         self.imported_at = timezone.now()
         self.preview: list[PreviewRow] = []
+        if "mobile" not in dataset.headers:
+            raise ValueError(
+                "The file has no mobile column: its first line names the columns, and one of "
+                "them must be mobile."
+            )
 
     def import_data(self, dataset, *args, **kwargs):
         self.original_headers = [str(name or "").strip() for name in dataset.headers or []]

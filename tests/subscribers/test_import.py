@@ -180,3 +180,27 @@ def test_a_confirmed_import_writes_what_the_preview_showed(admin_client, db):
     assert (bill.last_seen_at, bill.imported_at is not None) == (LONG_AGO, True)
     assert (new.fields, new.country, new.last_seen_at) == ({"Team": "Red"}, "US", None)
     assert new.imported_at == bill.imported_at  # one import, one time
+
+
+def test_a_file_without_a_mobile_column_says_so(admin_client, db):
+    response = preview(admin_client, "Name,Zip\nBill,10024\n")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "The file has no mobile column" in text_of(page)
+    assert "Traceback" not in page
+    assert "confirm_form" not in response.context
+    assert not Subscriber.objects.exists()
+
+
+def test_a_file_that_is_not_utf8_is_refused_in_words(admin_client, db):
+    upload = io.BytesIO("mobile,Name\n2125551212,Zoë\n".encode("latin-1"))
+    upload.name = "contacts.csv"
+
+    response = admin_client.post(
+        reverse("admin:crm_subscriber_import"), {"format": "0", "import_file": upload}
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["import_file"]
+    assert not Subscriber.objects.exists()
