@@ -91,7 +91,14 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
             (),
             {"last_seen_at__year": last_day.year, "last_seen_at__month": last_day.month},
         ),
+        (
+            "Subscribers, never seen (imported only)",
+            "admin:crm_subscriber_changelist",
+            (),
+            {"last_seen_at__isnull": "True"},
+        ),
         ("Subscriber page (busiest voter)", "admin:crm_subscriber_change", (subscriber.pk,), {}),
+        ("Subscribers, import form", "admin:crm_subscriber_import", (), {}),
         ("Poll responses", responses, (), {}),
         ("Poll responses, one campaign", responses, (), {"campaign__id__exact": poll_id[0]}),
         (

@@ -2,12 +2,11 @@ from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from import_export.admin import ImportMixin
-from import_export.formats.base_formats import CSV
 from unfold.admin import ModelAdmin
 
 from lib.admin_export import ListExportMixin
 from lib.admin_lists import BigTableMixin, IndexedValuesFilter, JsonColumnsMixin
-from subscribers.imports import SubscriberResource
+from subscribers.imports import LineNumberedCSV, SubscriberResource
 from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber
 from subscribers.phone import InvalidMobile, mobile_html, normalise_mobile
 
@@ -112,15 +111,17 @@ class SubscriberAdmin(
         ("carrier", IndexedValuesFilter),
         "first_seen_at",
         "last_seen_at",
+        "imported_at",
     )
     # Custom-field values too ("Bill", "10024"): a trigram index serves it on PostgreSQL.
     search_fields = ("mobile", "carrier", "fields")
     search_help_text = "A mobile number typed any way, a carrier, or a custom field's value"
     date_hierarchy = "last_seen_at"
-    readonly_fields = ("first_seen_at", "last_seen_at", "updated_at")
+    readonly_fields = ("first_seen_at", "last_seen_at", "imported_at", "updated_at")
     fields = ("mobile", "country", "carrier", "fields", *readonly_fields)
     mobile_search_field = "mobile"
     resource_classes = (SubscriberResource,)
+    import_template_name = "admin/crm/subscriber/import.html"
     export_columns = SUBSCRIBER_COLUMNS
     export_json_field = "fields"
 
@@ -135,7 +136,7 @@ class SubscriberAdmin(
         return ("mobile", *self.readonly_fields) if obj else self.readonly_fields
 
     def get_import_formats(self):
-        return [CSV]
+        return [LineNumberedCSV]
 
     def has_import_permission(self, request) -> bool:
         return self.has_add_permission(request)

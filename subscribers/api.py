@@ -179,7 +179,9 @@ class CustomFieldSerializer(serializers.Serializer):
     name = serializers.CharField()
     subscribers = serializers.IntegerField(help_text="Subscribers who have this field.")
     last_seen_at = serializers.DateTimeField(
-        help_text="The latest time a subscriber who has it was seen."
+        allow_null=True,
+        help_text="The latest time a subscriber who has it was seen; null if an import brought "
+        "them all and no callback of theirs has come yet.",
     )
 
 

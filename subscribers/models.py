@@ -7,12 +7,14 @@ from django.utils.dateparse import parse_datetime
 
 from lib.sync import change_seq_field, changes_index
 from lib.text import is_blank, non_blank
+from subscribers.phone import region_of
 
 # The merge rules of upsert(), in SQL so the database applies them under the row's lock:
 # a value given wins if the callback is the newest we know of, or fills a gap if it is older
 # (one processed again later); a blank is never given (blank fields are dropped before, and
-# an empty country or carrier changes nothing); last_seen_at only moves forward.
-NEWER = "excluded.last_seen_at >= s.last_seen_at"
+# an empty country or carrier changes nothing); last_seen_at only moves forward. A subscriber
+# an import added has no last_seen_at until a callback comes: any callback is newer.
+NEWER = "(s.last_seen_at IS NULL OR excluded.last_seen_at >= s.last_seen_at)"
 MERGE = {
     "postgresql": f"""
         fields = CASE WHEN {NEWER} THEN s.fields || excluded.fields
@@ -22,7 +24,8 @@ MERGE = {
     "sqlite": f"""
         fields = CASE WHEN {NEWER} THEN json_patch(s.fields, excluded.fields)
                       ELSE json_patch(excluded.fields, s.fields) END,
-        last_seen_at = max(s.last_seen_at, excluded.last_seen_at)""",
+        last_seen_at = max(coalesce(s.last_seen_at, excluded.last_seen_at),
+                           excluded.last_seen_at)""",
 }
 JSON_PARAM = {"postgresql": "%s::jsonb", "sqlite": "json(%s)"}
 
@@ -83,6 +86,47 @@ class SubscriberManager(models.Manager):
         given = json.dumps(non_blank(fields or {}))
         return sql, [mobile, country or "", carrier or "", given, seen, seen, now]
 
+    def record_import(
+        self,
+        mobile: str,
+        *,
+        country: str = "",
+        carrier: str = "",
+        fields: dict | None = None,
+        imported_at: datetime | None = None,
+    ) -> "Subscriber":
+        """Create or update the subscriber a row of an imported file describes.
+
+        The file is the newest word on what it gives: its country, carrier and fields replace
+        the stored ones, and a blank cell never erases. An import says nothing about what the
+        subscriber did, so first and last seen stay as callbacks left them; a subscriber the
+        import adds is first seen at the import (when the CRM first had the number) and has no
+        last seen until a callback comes. imported_at says when an import last touched them.
+        """
+        imported_at = imported_at or timezone.now()
+        given = {
+            "country": country or "",
+            "carrier": carrier or "",
+            "fields": non_blank(fields or {}),
+            "imported_at": imported_at,
+        }
+        added = {
+            **given,
+            "country": given["country"] or region_of(mobile),
+            "first_seen_at": imported_at,
+            "last_seen_at": None,
+        }
+        subscriber, created = self.select_for_update().get_or_create(mobile=mobile, defaults=added)
+        if not created:
+            subscriber.country = given["country"] or subscriber.country
+            subscriber.carrier = given["carrier"] or subscriber.carrier
+            subscriber.fields = {**subscriber.fields, **given["fields"]}
+            subscriber.imported_at = imported_at
+            subscriber.save(
+                update_fields=["country", "carrier", "fields", "imported_at", "updated_at"]
+            )
+        return subscriber
+
 
 class Subscriber(models.Model):
     mobile = models.CharField(max_length=16, unique=True, help_text="E.164, e.g. +12125551212")
@@ -91,15 +135,21 @@ class Subscriber(models.Model):
     fields = models.JSONField(
         default=dict, blank=True, help_text="Every custom field captured; the latest value wins."
     )
+    # When the CRM first had the number: its first callback, or the import that added it.
     first_seen_at = models.DateTimeField(default=timezone.now)
-    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The subscriber's latest callback; none yet for one an import added.
+    last_seen_at = models.DateTimeField(default=timezone.now, null=True, blank=True)
+    # When an import last created or updated the subscriber (imports leave the seen times).
+    imported_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     change_seq = change_seq_field()
 
     objects = SubscriberManager()
 
     class Meta:
-        ordering = ("-last_seen_at",)
+        # Never seen (imported only) last, on every database. Migration crm/0007 indexes it
+        # that way (subscriber_last_seen): SQLite cannot say NULLS LAST in an index.
+        ordering = (models.F("last_seen_at").desc(nulls_last=True),)
         indexes = [
             # The list filters read their few distinct values through these (lib.admin_lists).
             models.Index(fields=["carrier"], name="subscriber_carrier"),
