@@ -295,7 +295,6 @@ def test_a_marketer_saves_a_segment_and_uses_it_everywhere(server, fb1_voters, b
     page.wait_for_selector("#results-segment")
     cells = [row.split("\t") for row in page.inner_text("#choices tbody").splitlines() if row]
     assert {cell[1].strip(): cell[2] for cell in cells} == {"Tampa": "1", "Miami": "2"}
-    screenshot(page, "poll-results-segment")
 
 
 def test_segments_fit_a_phone(server, fb1_voters, phone_page):
