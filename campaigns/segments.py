@@ -105,6 +105,9 @@ def select(request: HttpRequest, query: str) -> Selection:
     params = QueryDict(query, mutable=True)
     for name in NOT_FILTERS:
         params.pop(name, None)
+    if any("\x00" in text for key, values in params.lists() for text in (key, *values)):
+        # PostgreSQL can compare no text holding NUL: no list could select by it.
+        return Selection(Subscriber.objects.none(), problem="A filter holds a NUL character.")
     asked.GET = params
     asked.selection_only = True
     try:

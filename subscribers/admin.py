@@ -60,8 +60,9 @@ class FieldStartsWithFilter(admin.ListFilter):
             if name in params:
                 self.used_parameters[name] = params.pop(name)[-1]
         self.names = list(model_admin.json_columns(request))
-        self.name = self.used_parameters.get(self.field_var, "")
-        self.prefix = self.used_parameters.get(self.prefix_var, "").strip()
+        # No NUL: PostgreSQL can compare no text holding one.
+        self.name = self.used_parameters.get(self.field_var, "").replace("\x00", "")
+        self.prefix = self.used_parameters.get(self.prefix_var, "").replace("\x00", "").strip()
         if self.name and self.name not in self.names:
             self.names.append(self.name)
 

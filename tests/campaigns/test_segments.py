@@ -222,6 +222,10 @@ def test_hostile_names_and_stored_definitions_never_break_the_pages(admin_client
     assert "<script>alert(1)</script>" not in page.content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.content.decode()
     assert "The subscriber list refuses it" in page.content.decode()
+    assert "A filter holds a NUL character." in page.content.decode()
+    # The list's own custom-field filter leaves NUL out.
+    listed = admin_client.get(SUBSCRIBERS, {"field": "Zip\x00", "field_starts": "\x00100"})
+    assert mobiles_on(listed) == {"+12125551001", "+12125551003", "+12125551004"}
 
 
 def test_definitions_keep_filters_and_search_and_inline_a_segment(poll):
