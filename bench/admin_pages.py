@@ -21,6 +21,7 @@ import time
 import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,7 +39,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 
-from campaigns.models import Campaign, Kind, PollResponse  # noqa: E402
+from campaigns.models import Campaign, Kind, PollResponse, Segment  # noqa: E402
 from subscribers.models import Subscriber  # noqa: E402
 from tests.server import gunicorn  # noqa: E402
 
@@ -69,7 +70,23 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
     choice = poll.choices.order_by("order").first() if poll else None
     responses = "admin:campaigns_pollresponse_changelist"
     callbacks = "admin:callbacks_callbackevent_changelist"
+    subscribers = "admin:crm_subscriber_changelist"
+    zip_100 = {"field": "Zip", "field_starts": "100"}
+    voted = {"took_part_in": poll_id[0], "voted": choice.pk if choice else 0}
+    segment = segment_for(voted | zip_100)
     return [
+        ("Subscribers, custom field Zip starts with 100", subscribers, (), zip_100),
+        ("Subscribers, voted a choice", subscribers, (), voted),
+        ("Subscribers, one segment (voted, zip 100xx)", subscribers, (), {"segment": segment}),
+        ("Segments (20: the list's page)", "admin:campaigns_segment_changelist", (), {}),
+        ("Poll responses, one segment", responses, (), {"segment": segment}),
+        ("Results, every vote, one segment", RESULTS, poll_id, {"segment": segment}),
+        (
+            "Results, latest vote, one segment",
+            RESULTS,
+            poll_id,
+            {"segment": segment, "counting": "latest"},
+        ),
         ("Admin home (dashboard)", "admin:index", (), {}),
         ("Subscribers", "admin:crm_subscriber_changelist", (), {}),
         ("Subscribers, search by mobile", "admin:crm_subscriber_changelist", (), {"q": national}),
@@ -159,6 +176,14 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
     ]
 
 
+def segment_for(query: dict) -> int:
+    """A segment of that filter, among 20 (a page of the segments list), made once."""
+    names = [f"bench {n}" for n in range(20)]
+    for name in names[Segment.objects.filter(name__in=names).count() :]:
+        Segment.objects.create(name=name, query=urlencode(query))
+    return Segment.objects.get(name="bench 0").pk
+
+
 def measure(client: Client, url: str, query: dict, runs: int) -> dict | None:
     response = client.get(url, query)
     if response.status_code == 404:
@@ -180,9 +205,11 @@ def measure(client: Client, url: str, query: dict, runs: int) -> dict | None:
     }
 
 
-def bench_pages(client: Client, runs: int) -> list[str]:
+def bench_pages(client: Client, runs: int, only: list[str] | None = None) -> list[str]:
     lines = ["| Page | Median ms | SQL ms | Queries |", "|---|---:|---:|---:|"]
     for label, name, args, query in pages():
+        if only and not any(text.lower() in label.lower() for text in only):
+            continue
         try:
             url = reverse(name, args=args)
         except NoReverseMatch:
@@ -248,6 +275,9 @@ def main():
         help="the CSV download to measure: by default every poll response, from the admin",
     )
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument(
+        "--only", action="append", help="only the pages whose label contains this (repeatable)"
+    )
     options = parser.parse_args()
 
     user, _ = User.objects.get_or_create(
@@ -260,7 +290,7 @@ def main():
         f"{PollResponse.objects.count()} poll responses.",
         flush=True,
     )
-    lines = bench_pages(client, options.runs)
+    lines = bench_pages(client, options.runs, options.only)
     print("\n".join(lines))
     if not options.no_export:
         print(bench_export(client, options.export_url))

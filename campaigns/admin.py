@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.http import QueryDict
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -17,9 +18,22 @@ from campaigns.models import (
     Kind,
     PollChoice,
     PollResponse,
+    Segment,
+)
+from campaigns.segments import (
+    SEGMENT_VAR,
+    SelectionOnly,
+    definition,
+    segment_subscribers,
+    select,
 )
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin, IndexedValuesFilter, JsonColumnsMixin
+from lib.admin_lists import (
+    AppliedWhenAskedMixin,
+    BigTableMixin,
+    IndexedValuesFilter,
+    JsonColumnsMixin,
+)
 from lib.filters import row_id
 from subscribers import admin as subscribers_admin
 from subscribers.admin import MobileSearchMixin
@@ -100,7 +114,7 @@ class CampaignOfKindFilter(admin.RelatedFieldListFilter):
         return [(c.pk, str(c)) for c in campaigns]
 
 
-class CampaignRowsFilter(admin.SimpleListFilter):
+class CampaignRowsFilter(AppliedWhenAskedMixin, admin.SimpleListFilter):
     """Rows linked to what a campaign recorded: `linked_by` names the column of the
     campaign's response table that holds this list's ids. Only that kind's table is read:
     one indexed range on (campaign, ...)."""
@@ -113,9 +127,12 @@ class CampaignRowsFilter(admin.SimpleListFilter):
         return [(str(c.pk), str(c)) for c in Campaign.objects.order_by("name", "keyword")]
 
     def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
         campaign = Campaign.objects.filter(pk=row_id(self.value())).first()
         if campaign is None:
-            return queryset
+            # A campaign asked for that is not there (deleted, or a made-up id): none of its rows.
+            return queryset.none()
         rows = RESPONSE_MODELS[campaign.kind].objects.filter(campaign=campaign)
         return queryset.filter(id__in=rows.values(self.linked_by))
 
@@ -126,6 +143,70 @@ class TookPartFilter(CampaignRowsFilter):
     title = "took part in"
     parameter_name = "took_part_in"
     linked_by = "subscriber"
+
+
+class VotedFilter(AppliedWhenAskedMixin, admin.SimpleListFilter):
+    """Subscribers who voted a choice (at least once) in the poll picked in "took part in":
+    one range of the pollresponse_choice_voters index."""
+
+    title = "voted"
+    parameter_name = "voted"
+
+    def lookups(self, request, model_admin):
+        choices = PollChoice.objects.filter(campaign__kind=Kind.POLL)
+        campaign = row_id(request.GET.get(TookPartFilter.parameter_name))
+        if campaign is not None:
+            choices = choices.filter(campaign_id=campaign)
+        elif self.value() is not None:
+            # Asked for without its poll (a link, a segment): the choices of the choice's poll.
+            asked = PollChoice.objects.filter(pk=row_id(self.value())).values("campaign")
+            choices = choices.filter(campaign__in=asked)
+        else:
+            return ()
+        return [(str(c.pk), str(c)) for c in choices.order_by("order", "reply")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        choice = PollChoice.objects.filter(pk=row_id(self.value())).first()
+        if choice is None:
+            return queryset.none()
+        votes = PollResponse.objects.filter(campaign_id=choice.campaign_id, choice=choice)
+        return queryset.filter(id__in=votes.values("subscriber"))
+
+
+class SegmentFilter(AppliedWhenAskedMixin, admin.SimpleListFilter):
+    """Rows of the subscribers a segment selects (campaigns.segments): `subscriber_path`
+    names this list's link to them. Only for staff who may see segments."""
+
+    title = "segment"
+    parameter_name = SEGMENT_VAR
+    subscriber_path = "subscriber"
+
+    def lookups(self, request, model_admin):
+        if not request.user.has_perm("campaigns.view_segment"):
+            return ()
+        return [(str(s.pk), s.name) for s in Segment.objects.order_by("name", "id")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        segment = Segment.objects.filter(pk=row_id(self.value())).first()
+        if segment is None or not request.user.has_perm("campaigns.view_segment"):
+            messages.warning(request, "No such segment: the list shows nobody.")
+            return queryset.none()
+        selection = segment_subscribers(request, segment)
+        if selection.problem:
+            messages.warning(
+                request, f"The segment “{segment}” selects nobody. {selection.problem}"
+            )
+        return queryset.filter(
+            **{f"{self.subscriber_path}__in": selection.subscribers.values("pk")}
+        )
+
+
+class SubscriberSegmentFilter(SegmentFilter):
+    subscriber_path = "id"
 
 
 RESPONSE_MODELS = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest, Kind.FORM: FormSubmission}
@@ -266,6 +347,7 @@ class ResponseAdmin(
         ("subscriber__carrier", IndexedValuesFilter),
         ("subscriber__country", IndexedValuesFilter),
         "received_at",
+        SegmentFilter,
     )
     export_columns = (
         ("received_at", "received_at"),
@@ -333,6 +415,99 @@ class FormSubmissionAdmin(JsonColumnsMixin, ResponseAdmin):
     export_json_field = "fields"
 
 
+class SegmentForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ("name", "query")
+        widgets = {"query": forms.Textarea(attrs={"rows": 2})}
+
+    request = None  # the admin's request: the subscriber list reads the definition for its user
+
+    def clean_name(self) -> str:
+        return " ".join(self.cleaned_data["name"].split())
+
+    def clean_query(self) -> str:
+        query = definition(QueryDict(self.cleaned_data["query"].strip().lstrip("?")))
+        problem = select(self.request, query).problem
+        if problem:
+            raise forms.ValidationError(problem)
+        return query
+
+
+def segment_columns(request) -> tuple:
+    """The segment's words, count and links, as list columns or read-only fields: functions of
+    the request, as the subscriber list reads a segment for its user."""
+
+    @admin.display(description="Definition")
+    def description(segment: Segment) -> str:
+        selection = segment_subscribers(request, segment)
+        if selection.problem:
+            return format_html(
+                '{}<div class="crm-reason segment-problem">{}</div>',
+                selection.description,
+                selection.problem,
+            )
+        return selection.description
+
+    @admin.display(description="Subscribers")
+    def subscribers(segment: Segment) -> str:
+        count, qualifier = segment_subscribers(request, segment).count()
+        url = reverse("admin:crm_subscriber_changelist")
+        text = f"{qualifier} {count:,}".strip()
+        return format_html(
+            '<a class="segment-count" href="{}?{}={}">{}</a>', url, SEGMENT_VAR, segment.pk, text
+        )
+
+    @admin.display(description="Export")
+    def export(segment: Segment) -> str:
+        links = (
+            (reverse(f"admin:crm_subscriber_export_{fmt}"), SEGMENT_VAR, segment.pk, fmt, label)
+            for fmt, label in (("csv", "CSV"), ("xlsx", "XLSX"))
+        )
+        return format_html_join(
+            " · ", '<a class="segment-export-{3}" href="{0}?{1}={2}">{4}</a>', links
+        )
+
+    return description, subscribers, export
+
+
+@admin.register(Segment)
+class SegmentAdmin(ModelAdmin):
+    """Saved subscriber filters: what each selects in words, how many, and its exports."""
+
+    form = SegmentForm
+    search_fields = ("name",)
+    list_per_page = 20  # each row reads the subscriber list's filters once
+
+    def get_list_display(self, request):
+        return ("name", *segment_columns(request), "created_by", "created_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return (*segment_columns(request), "created_by", "created_at")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form = type(form.__name__, (form,), {"request": request})
+        query = obj.query if obj else request.GET.get("query")
+        if query is not None and "query" in form.base_fields:
+            # What the definition selects, in words, above how to change it.
+            words = select(request, query).description
+            field = form.base_fields["query"]
+            field.help_text = f"Selects: {words}. {field.help_text}"
+        return form
+
+    def get_changeform_initial_data(self, request):
+        # "Save as segment" brings the list's definition; no other field comes from the URL.
+        return {"query": request.GET.get("query", "")}
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
 # A subscriber's page shows what they sent, which campaigns know: this app extends the page
 # the subscribers app registered.
 admin.site.unregister(Subscriber)
@@ -340,7 +515,13 @@ admin.site.unregister(Subscriber)
 
 @admin.register(Subscriber)
 class SubscriberAdmin(subscribers_admin.SubscriberAdmin):
-    list_filter = (*subscribers_admin.SubscriberAdmin.list_filter, TookPartFilter)
+    list_filter = (
+        *subscribers_admin.SubscriberAdmin.list_filter,
+        TookPartFilter,
+        VotedFilter,
+        SubscriberSegmentFilter,
+    )
+    change_list_template = "admin/crm/subscriber/change_list.html"
     readonly_fields = (*subscribers_admin.SubscriberAdmin.readonly_fields, "activity")
     fields = (*subscribers_admin.SubscriberAdmin.fields, "activity")
 
@@ -358,6 +539,23 @@ class SubscriberAdmin(subscribers_admin.SubscriberAdmin):
                 for opts in (PollResponse._meta, InfoRequest._meta, FormSubmission._meta)
             ),
         )
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {})}
+        if request.user.has_perm("campaigns.add_segment"):
+            # "Save as segment": the add form, its definition filled in from this list's.
+            query = QueryDict(mutable=True)
+            query["query"] = definition(request.GET)
+            extra_context["save_segment_url"] = (
+                f"{reverse('admin:campaigns_segment_add')}?{query.urlencode()}"
+            )
+        return super().changelist_view(request, extra_context)
+
+    def get_changelist(self, request, **kwargs):
+        changelist = super().get_changelist(request, **kwargs)
+        if getattr(request, "selection_only", False):
+            return type("Selection", (SelectionOnly, changelist), {})
+        return changelist
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         subscriber = self.get_object(request, object_id)

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from campaigns.breakdowns import Breakdown, breakdown, dimension, dimensions
-from campaigns.models import Campaign, Kind
+from campaigns.models import Campaign, Kind, Segment
 from campaigns.results import (
     ChoiceResult,
     Counting,
@@ -27,6 +27,7 @@ from campaigns.results import (
     poll_results,
     timeline_by_choice,
 )
+from campaigns.segments import segment_subscribers
 from lib.exports import csv_response
 
 DATE_BOUNDS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9999, 12, 30))]
@@ -41,12 +42,32 @@ class ResultsForm(forms.Form):
     until = forms.DateField(
         required=False, help_text="To the end of this day.", validators=DATE_BOUNDS
     )
+    segment = forms.ModelChoiceField(
+        Segment.objects.order_by("name", "id"),
+        required=False,
+        empty_label="Every voter",
+        help_text="Only the votes of the segment's subscribers.",
+    )
+
+    def __init__(self, data, request: HttpRequest):
+        super().__init__(data)
+        self.request = request
+        # Segments are for staff who may see them; for others the field is not there.
+        if not request.user.has_perm("campaigns.view_segment"):
+            del self.fields["segment"]
 
     def clean(self):
         data = super().clean()
         if data.get("since") and data.get("until") and data["until"] < data["since"]:
             raise forms.ValidationError("The end date is before the start date.")
         data["counting"] = data.get("counting") or Counting.ALL
+        segment = data.get("segment")
+        data["subscribers"] = None
+        if segment is not None:
+            selection = segment_subscribers(self.request, segment)
+            if selection.problem:
+                self.add_error("segment", f"“{segment}” selects nobody. {selection.problem}")
+            data["subscribers"] = selection.subscribers
         return data
 
     def time_range(self) -> tuple[datetime | None, datetime | None]:
@@ -171,16 +192,16 @@ def campaign_or_404(request: HttpRequest, object_id: str) -> Campaign:
 
 def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
     campaign = campaign_or_404(request, object_id)
-    form = ResultsForm(request.GET)
+    form = ResultsForm(request.GET, request)
     wants = request.GET.get("format")
     if not form.is_valid():
         if wants in ("csv", "json"):
             return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
         results = None
     else:
-        counting = form.cleaned_data["counting"]
+        counting, subscribers = form.cleaned_data["counting"], form.cleaned_data["subscribers"]
         since, until = form.time_range()
-        results = poll_results(campaign, counting, since, until)
+        results = poll_results(campaign, counting, since, until, subscribers=subscribers)
         if wants == "csv":
             return results_csv(results, (form.cleaned_data["since"], form.cleaned_data["until"]))
         if wants == "json":
@@ -199,12 +220,17 @@ def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
     }
     if results:
         choices = [r.choice for r in results.choices]
-        timeline = timeline_by_choice(campaign, results.counting, results.since, results.until)
-        new, returning = new_and_returning(campaign, results.since, results.until)
+        timeline = timeline_by_choice(
+            campaign, results.counting, results.since, results.until, subscribers=subscribers
+        )
+        new, returning = new_and_returning(
+            campaign, results.since, results.until, subscribers=subscribers
+        )
         context |= {
             "since_day": form.cleaned_data.get("since"),
             "until_day": form.cleaned_data.get("until"),
             "counting_label": dict(Counting.choices).get(results.counting),
+            "segment": form.cleaned_data.get("segment"),
             "rows": choice_rows(results.choices),
             "timeline": timeline,
             "timeline_chart": timeline_chart(timeline, choices),
@@ -240,14 +266,21 @@ def live_counts(results: PollResults) -> JsonResponse:
 def breakdown_view(request: HttpRequest, object_id: str, key: str) -> HttpResponse:
     """One breakdown of the poll: a table and a small chart (an HTML fragment), or its CSV."""
     campaign = campaign_or_404(request, object_id)
-    form = ResultsForm(request.GET)
+    form = ResultsForm(request.GET, request)
     dim = dimension(campaign, key)
     if dim is None:
         raise Http404("No such breakdown for this poll.")
     if not form.is_valid():
         return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
     since, until = form.time_range()
-    found = breakdown(campaign, dim, form.cleaned_data["counting"], since, until)
+    found = breakdown(
+        campaign,
+        dim,
+        form.cleaned_data["counting"],
+        since,
+        until,
+        subscribers=form.cleaned_data["subscribers"],
+    )
     if request.GET.get("format") == "csv":
         return breakdown_csv(campaign, found)
     chart = {

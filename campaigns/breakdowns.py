@@ -110,9 +110,16 @@ def _regroup(rows, name) -> dict[str, Counter]:
 
 
 def breakdown(
-    campaign: Campaign, dim: Dimension, counting=Counting.ALL, since=None, until=None, today=None
+    campaign: Campaign,
+    dim: Dimension,
+    counting=Counting.ALL,
+    since=None,
+    until=None,
+    today=None,
+    *,
+    subscribers=None,
 ) -> Breakdown:
-    votes = counted_responses(campaign, counting, since, until)
+    votes = counted_responses(campaign, counting, since, until, subscribers=subscribers)
     if dim == CARRIER:
         table = _regroup(_grouped(votes, F("subscriber__carrier")), lambda raw, _: raw or UNKNOWN)
     elif dim == STATE:

@@ -344,3 +344,36 @@ class FormSubmission(Response):
 
     def __str__(self) -> str:
         return ", ".join(self.fields) or "(no fields)"
+
+
+class Segment(models.Model):
+    """Subscribers picked by the subscriber list's filters and search, saved under a name.
+
+    The definition is the list's query string, filter and search parameters only
+    (campaigns.segments reads it through the list itself): a segment selects what the list
+    selected when it was saved, and follows the data as it changes.
+    """
+
+    name = models.CharField(max_length=100)
+    query = models.TextField(
+        "definition",
+        max_length=2000,
+        blank=True,
+        help_text="The subscriber list's filters and search, as in its address after the “?”. "
+        "“Save as segment” on the subscriber list fills it in; empty: every subscriber.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("name", "id")
+
+    def __str__(self) -> str:
+        return self.name

@@ -49,8 +49,12 @@ class PollResults:
         return [r for r in self.choices if r.choice.from_callback]
 
 
-def responses_in_range(campaign, since=None, until=None) -> QuerySet:
+def responses_in_range(campaign, since=None, until=None, *, subscribers=None) -> QuerySet:
+    """A poll's votes received in [since, until), of `subscribers` only when given (a
+    queryset of subscribers, e.g. a segment's)."""
     responses = PollResponse.objects.filter(campaign=campaign)
+    if subscribers is not None:
+        responses = responses.filter(subscriber__in=subscribers.values("pk"))
     if since:
         responses = responses.filter(received_at__gte=since)
     if until:
@@ -58,10 +62,12 @@ def responses_in_range(campaign, since=None, until=None) -> QuerySet:
     return responses
 
 
-def counted_responses(campaign, counting=Counting.ALL, since=None, until=None) -> QuerySet:
+def counted_responses(
+    campaign, counting=Counting.ALL, since=None, until=None, *, subscribers=None
+) -> QuerySet:
     """The responses that count, as a queryset (simple and portable; the pages below use
     faster shapes of the same rules on PostgreSQL)."""
-    responses = responses_in_range(campaign, since, until)
+    responses = responses_in_range(campaign, since, until, subscribers=subscribers)
     if counting == Counting.LATEST:
         latest = responses.annotate(
             rank=Window(
@@ -74,8 +80,12 @@ def counted_responses(campaign, counting=Counting.ALL, since=None, until=None) -
     return responses
 
 
-def _where(campaign, since, until) -> tuple[str, list]:
+def _where(campaign, since, until, subscribers=None) -> tuple[str, list]:
     where, params = ["campaign_id = %s"], [campaign.pk]
+    if subscribers is not None:
+        sql, sql_params = subscribers.values("pk").query.sql_with_params()
+        where.append(f"subscriber_id IN ({sql})")
+        params.extend(sql_params)
     if since:
         where.append("received_at >= %s")
         params.append(since)
@@ -85,13 +95,13 @@ def _where(campaign, since, until) -> tuple[str, list]:
     return " AND ".join(where), params
 
 
-def _latest_votes_sql(campaign, since, until) -> tuple[str, list]:
+def _latest_votes_sql(campaign, since, until, subscribers=None) -> tuple[str, list]:
     """PostgreSQL: each subscriber's latest vote in the range, one row per subscriber.
 
     DISTINCT ON walks the pollresponse_latest_vote index in order, so the rule costs one
     index-only scan instead of a window over a sort.
     """
-    where, params = _where(campaign, since, until)
+    where, params = _where(campaign, since, until, subscribers)
     sql = (
         f"SELECT DISTINCT ON (subscriber_id) choice_id, received_at "  # noqa: S608
         f"FROM {PollResponse._meta.db_table} WHERE {where} "
@@ -110,14 +120,14 @@ def _fetch(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _tally_sql(campaign, counting, since, until) -> tuple[dict, int]:
+def _tally_sql(campaign, counting, since, until, subscribers=None) -> tuple[dict, int]:
     """PostgreSQL: the same figures as _tally_orm(), in shapes that stream over an index."""
-    latest, params = _latest_votes_sql(campaign, since, until)
+    latest, params = _latest_votes_sql(campaign, since, until, subscribers)
     if counting == Counting.LATEST:
         rows = _fetch(f"SELECT choice_id, COUNT(*) FROM ({latest}) l GROUP BY 1", params)  # noqa: S608
         # One vote per subscriber: a choice's votes are its voters.
         return {choice: (n, n) for choice, n in rows}, sum(n for _, n in rows)
-    where, params_all = _where(campaign, since, until)
+    where, params_all = _where(campaign, since, until, subscribers)
     # Group by (choice, subscriber) first: votes and voters then come from one pass in the
     # order of pollresponse_choice_voters, where COUNT(DISTINCT) would sort every group.
     rows = _fetch(
@@ -130,29 +140,33 @@ def _tally_sql(campaign, counting, since, until) -> tuple[dict, int]:
     return {choice: (int(votes), n) for choice, votes, n in rows}, voters
 
 
-def _tally_orm(campaign, counting, since, until) -> tuple[dict, int]:
-    responses = counted_responses(campaign, counting, since, until)
+def _tally_orm(campaign, counting, since, until, subscribers=None) -> tuple[dict, int]:
+    responses = counted_responses(campaign, counting, since, until, subscribers=subscribers)
     counts = {
         row["choice"]: (row["votes"], row["voters"])
         for row in responses.values("choice")
         .annotate(votes=Count("id"), voters=Count("subscriber", distinct=True))
         .order_by()
     }
-    voters = responses_in_range(campaign, since, until).values("subscriber").distinct().count()
+    voters = responses_in_range(campaign, since, until, subscribers=subscribers)
+    voters = voters.values("subscriber").distinct().count()
     return counts, voters
 
 
-def _tally(campaign, counting, since, until) -> tuple[dict, int]:
+def _tally(campaign, counting, since, until, subscribers=None) -> tuple[dict, int]:
     """({choice id: (votes, voters)}, voters overall)."""
     if _use_sql():
-        return _tally_sql(campaign, counting, since, until)
-    return _tally_orm(campaign, counting, since, until)
+        return _tally_sql(campaign, counting, since, until, subscribers)
+    return _tally_orm(campaign, counting, since, until, subscribers)
 
 
-def poll_results(campaign, counting=Counting.ALL, since=None, until=None) -> PollResults:
+def poll_results(
+    campaign, counting=Counting.ALL, since=None, until=None, *, subscribers=None
+) -> PollResults:
+    """The poll's figures; the votes of `subscribers` only when given (a segment's)."""
     # Replies compare whatever their case: "b" sorts with "B", between "A" and "C".
     choices = sorted(campaign.choices.all(), key=lambda c: (c.order, c.reply.lower()))
-    counts, voters = _tally(campaign, counting, since, until)
+    counts, voters = _tally(campaign, counting, since, until, subscribers)
     votes = sum(n for n, _ in counts.values())
     results = [
         ChoiceResult(
@@ -212,21 +226,23 @@ def _votes_per_period_sql(campaign, unit, first, until, last) -> list[dict]:
     return [{"period": start, "votes": n} for start, (n,) in zip(starts, rows, strict=True) if n]
 
 
-def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> list[dict]:
+def votes_over_time(
+    campaign, counting=Counting.ALL, since=None, until=None, *, subscribers=None
+) -> list[dict]:
     """[{"period": datetime, "votes": n}], hourly for ranges up to three days, else daily."""
     first, last = since, until
     if first is None or last is None:
         # The span of the votes received decides the unit; one cheap indexed query.
-        bounds = responses_in_range(campaign, since, until).aggregate(
+        bounds = responses_in_range(campaign, since, until, subscribers=subscribers).aggregate(
             first=Min("received_at"), last=Max("received_at")
         )
         first, last = first or bounds["first"], last or bounds["last"]
     unit = "hour" if first and last and last - first <= timedelta(days=3) else "day"
-    if counting == Counting.ALL and _use_sql() and first and last:
+    if counting == Counting.ALL and _use_sql() and first and last and subscribers is None:
         return _votes_per_period_sql(campaign, unit, since or first, until, last)
     if counting == Counting.LATEST and _use_sql():
         tz = timezone.get_current_timezone()
-        latest, params = _latest_votes_sql(campaign, since, until)
+        latest, params = _latest_votes_sql(campaign, since, until, subscribers)
         rows = _fetch(
             "SELECT date_trunc(%s, received_at AT TIME ZONE %s) AS period, COUNT(*) "  # noqa: S608
             f"FROM ({latest}) l GROUP BY 1 ORDER BY 1",
@@ -234,7 +250,7 @@ def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> 
         )
         return [{"period": timezone.make_aware(period, tz), "votes": n} for period, n in rows]
     return list(
-        counted_responses(campaign, counting, since, until)
+        counted_responses(campaign, counting, since, until, subscribers=subscribers)
         .annotate(period=Trunc("received_at", unit))
         .values("period")
         .annotate(votes=Count("id"))
@@ -249,9 +265,11 @@ class Timeline:
     votes: dict[int, list[int]]  # choice id -> votes per period
 
 
-def timeline_by_choice(campaign, counting=Counting.ALL, since=None, until=None) -> Timeline:
+def timeline_by_choice(
+    campaign, counting=Counting.ALL, since=None, until=None, *, subscribers=None
+) -> Timeline:
     """Votes per hour (ranges up to three days) or day, one series per choice."""
-    bounds = responses_in_range(campaign, since, until).aggregate(
+    bounds = responses_in_range(campaign, since, until, subscribers=subscribers).aggregate(
         first=Min("received_at"), last=Max("received_at")
     )
     if bounds["first"] is None:
@@ -262,7 +280,7 @@ def timeline_by_choice(campaign, counting=Counting.ALL, since=None, until=None) 
     index = {period: n for n, period in enumerate(periods)}
     votes: dict[int, list[int]] = {}
     rows = (
-        counted_responses(campaign, counting, since, until)
+        counted_responses(campaign, counting, since, until, subscribers=subscribers)
         .annotate(period=Trunc("received_at", unit))
         .values_list("period", "choice")
         .annotate(n=Count("id"))
@@ -274,10 +292,10 @@ def timeline_by_choice(campaign, counting=Counting.ALL, since=None, until=None) 
     return Timeline(unit, periods, votes)
 
 
-def new_and_returning(campaign, since=None, until=None) -> tuple[int, int]:
+def new_and_returning(campaign, since=None, until=None, *, subscribers=None) -> tuple[int, int]:
     """(new, returning) voters in the range: new ones were first seen by the CRM in the range
     (or, over all time, since the poll's first vote); returning ones knew us before."""
-    votes = responses_in_range(campaign, since, until)
+    votes = responses_in_range(campaign, since, until, subscribers=subscribers)
     start = since or votes.aggregate(first=Min("received_at"))["first"]
     if start is None:
         return 0, 0

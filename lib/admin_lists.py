@@ -113,6 +113,15 @@ class IndexedValuesFilter(admin.AllValuesFieldListFilter):
         self.lookup_choices = distinct_values(field.model, field.name)
 
 
+class AppliedWhenAskedMixin:
+    """For a SimpleListFilter: applied whenever its parameter is given, even when it has no
+    choice to offer. Django leaves out a filter without choices, parameter and all: a link
+    or a saved filter naming a deleted row would then show every row instead of none."""
+
+    def has_output(self) -> bool:
+        return super().has_output() or self.value() is not None
+
+
 class BigTableMixin:
     """List pages over tables that grow by millions: no full count, no facet counts, and a
     date drill-down that reads only the range's ends."""

@@ -1,13 +1,15 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
 from django.db.models import QuerySet
 from import_export.admin import ImportMixin
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from lib.admin_export import ListExportMixin
 from lib.admin_lists import BigTableMixin, IndexedValuesFilter, JsonColumnsMixin
 from subscribers.imports import LineNumberedCSV, SubscriberResource
-from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber
+from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber, with_field_starting
 from subscribers.phone import InvalidMobile, mobile_html, normalise_mobile
 
 
@@ -31,6 +33,59 @@ class MobileSearchMixin:
     def search_mobile(self, queryset: QuerySet, mobile: str) -> QuerySet:
         """The rows of the subscriber with this E.164 number."""
         return queryset.filter(**{self.mobile_search_field: mobile})
+
+
+class FieldStartsForm(forms.Form):
+    field = forms.ChoiceField(label="Field", required=False, widget=UnfoldAdminSelectWidget)
+    field_starts = forms.CharField(
+        label="starts with", required=False, max_length=100, widget=UnfoldAdminTextInputWidget
+    )
+
+
+class FieldStartsWithFilter(admin.ListFilter):
+    """Subscribers whose custom field starts with a text: Zip "100" finds the zips 100xx.
+
+    The fields offered are those the list shows as columns (and the one asked for, even if
+    it is no longer among them); the form keeps the list's other filters and search.
+    """
+
+    title = "custom field"
+    template = "admin/crm/subscriber/field_filter.html"
+    field_var, prefix_var = "field", "field_starts"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        for name in self.expected_parameters():
+            if name in params:
+                self.used_parameters[name] = params.pop(name)[-1]
+        self.names = list(model_admin.json_columns(request))
+        # No NUL: PostgreSQL can compare no text holding one.
+        self.name = self.used_parameters.get(self.field_var, "").replace("\x00", "")
+        self.prefix = self.used_parameters.get(self.prefix_var, "").replace("\x00", "").strip()
+        if self.name and self.name not in self.names:
+            self.names.append(self.name)
+
+    def has_output(self) -> bool:
+        return bool(self.names)
+
+    def expected_parameters(self) -> list[str]:
+        return [self.field_var, self.prefix_var]
+
+    def queryset(self, request, queryset):
+        if not (self.name and self.prefix):
+            return queryset
+        return with_field_starting(queryset, self.name, self.prefix)
+
+    def describe(self) -> str:
+        """What the filter picks, in words, or "" when it picks nothing."""
+        return f"{self.name} starts with “{self.prefix}”" if self.name and self.prefix else ""
+
+    def choices(self, changelist):
+        form = FieldStartsForm(initial={"field": self.name, "field_starts": self.prefix})
+        form.fields["field"].choices = [("", "—"), *((n, n) for n in self.names)]
+        mine = {*self.expected_parameters(), PAGE_VAR, ERROR_FLAG}
+        kept = [(k, v) for k, v in changelist.params.items() if k not in mine]
+        yield {"form": form, "kept": kept}
 
 
 class KeyValueWidget(forms.Widget):
@@ -112,6 +167,7 @@ class SubscriberAdmin(
         "first_seen_at",
         "last_seen_at",
         "imported_at",
+        FieldStartsWithFilter,
     )
     # Custom-field values too ("Bill", "10024"): a trigram index serves it on PostgreSQL.
     search_fields = ("mobile", "carrier", "fields")

@@ -2,6 +2,8 @@ import json
 from datetime import UTC, datetime
 
 from django.db import connection, connections, models
+from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -173,6 +175,24 @@ class Subscriber(models.Model):
         merged = {**self.fields, **changes}
         self.fields = {name: value for name, value in merged.items() if not is_blank(value)}
         self.save(update_fields=["fields", "updated_at"])
+
+
+def with_field_starting(subscribers: QuerySet, name: str, prefix: str) -> QuerySet:
+    """The subscribers whose custom field `name` starts with `prefix`, whatever its case
+    ("Zip" and "100" find the zips 100xx). The field's name is matched exactly.
+
+    On PostgreSQL the fields' JSON text is matched first, through its trigram index
+    (subscriber_fields_trgm, which also serves the list's search): `"Zip": "100` appears in
+    it where the field starts so; the test on the value itself then keeps the right rows.
+    """
+    found = subscribers.alias(field_value=KeyTextTransform(name, "fields")).filter(
+        field_value__istartswith=prefix
+    )
+    if connections[subscribers.db].vendor == "postgresql":
+        # jsonb writes its text as json.dumps does without ASCII escapes: "key": "value".
+        key, start = json.dumps(name, ensure_ascii=False), json.dumps(prefix, ensure_ascii=False)
+        found = found.filter(fields__icontains=f"{key}: {start[:-1]}")
+    return found
 
 
 # A subscriber as a spreadsheet row, in the admin's export and the API's CSV (which adds the id

@@ -16,6 +16,7 @@ from urllib.request import urlopen
 import pytest
 
 from callbacks.models import Endpoint
+from campaigns.models import Campaign, PollChoice
 from subscribers.models import Subscriber
 
 PASSWORD = "correct-horse-battery"  # noqa: S105 - a test login
@@ -383,3 +384,100 @@ def test_each_admin_page_reads_on_a_laptop_and_a_phone(server, sumotext, browser
         assert value.is_visible(), width
         assert page.locator("button[data-add-row]").is_visible(), width
         assert overflow(page, "html") == 0, (width, "subscriber")
+
+
+def fb1_voters(server, sumotext) -> dict:
+    """A poll with two choices and four voters who gave their zip on a form; made before the
+    browser starts. 1001 voted B, zip 10024; 1002 B, 90210; 1003 A, 10001; 1004 A then B,
+    10003."""
+    poll = Campaign.objects.create(name="Best city", shortcode="84700", keyword="FB1", kind="poll")
+    PollChoice.objects.create(campaign=poll, reply="A", label="Tampa", order=1)
+    miami = PollChoice.objects.create(campaign=poll, reply="B", label="Miami", order=2)
+    voters = {"1001": ("B", "10024"), "1002": ("B", "90210"), "1003": ("A", "10001")}
+    voters["1004"] = ("AB", "10003")
+    for last, (replies, zip_code) in voters.items():
+        for reply in replies:
+            callback(
+                server,
+                sumotext,
+                "poll",
+                mobile=f"212555{last}",
+                shortcode="84700",
+                key="FB1",
+                reply=reply,
+            )
+        form = {"shortcode": "84700", "key": "JOIN", "Name": f"Voter {last}", "Zip": zip_code}
+        callback(server, sumotext, "form", mobile=f"212555{last}", **form)
+    return {"poll": poll, "miami": miami}
+
+
+def test_a_marketer_saves_a_segment_and_uses_it_everywhere(server, fb1_voters, browser_page):
+    page, poll, miami = browser_page, fb1_voters["poll"], fb1_voters["miami"]
+    log_in(page, server)
+
+    # Voted B in FB1 (the filter sheet's links), then zip 100xx (its form).
+    page.goto(f"{server}/admin/crm/subscriber/?took_part_in={poll.pk}")
+    page.click("a[x-on\\:click='filterOpen = true']")
+    page.click(f"#changelist-filter a[href*='voted={miami.pk}']")
+    page.click("a[x-on\\:click='filterOpen = true']")
+    page.select_option("#field-starts-form select[name=field]", "Zip")
+    page.fill("#field-starts-form input[name=field_starts]", "100")
+    page.click("#field-starts-form button[type=submit]")
+    page.wait_for_url("**field_starts=100**")
+    listed = page.inner_text("#result_list")
+    assert "(212) 555-1001" in listed and "(212) 555-1004" in listed
+    assert "555-1002" not in listed and "555-1003" not in listed
+
+    page.click("a.save-segment")
+    words = "Zip starts with “100” · took part in Best city (84700 FB1) · voted B: Miami"
+    assert f"Selects: {words}." in page.inner_text("#segment_form")
+    page.fill("#id_name", "Miami fans, NYC")
+    page.click("[name=_save]")
+    page.wait_for_selector("a.segment-count")
+    assert page.inner_text("a.segment-count") == "2"
+    screenshot(page, "segments")
+    with page.expect_download() as download:
+        page.click("a.segment-export-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert sorted((row["Mobile"], row["Zip"]) for row in rows) == [
+        ("+12125551001", "10024"),
+        ("+12125551004", "10003"),
+    ]
+
+    # The segment as a filter: its votes, and the poll's results from its voters only.
+    page.click("a.segment-count")
+    assert "Miami fans, NYC" in page.inner_text("#changelist-filter")
+    page.goto(f"{server}/admin/campaigns/pollresponse/")
+    page.click("a[x-on\\:click='filterOpen = true']")
+    page.click("#changelist-filter a:has-text('Miami fans, NYC')")
+    page.wait_for_url("**segment=**")
+    votes = page.inner_text("#result_list")
+    assert votes.count("(212) 555-1004") == 2 and votes.count("(212) 555-1001") == 1
+    assert "555-1002" not in votes and "555-1003" not in votes
+
+    page.goto(f"{server}/admin/campaigns/campaign/{poll.pk}/results/")
+    page.select_option("#id_segment", label="Miami fans, NYC")
+    page.click("form[aria-label='Filter results'] button[type=submit]")
+    page.wait_for_selector("#results-segment")
+    cells = [row.split("\t") for row in page.inner_text("#choices tbody").splitlines() if row]
+    assert {cell[1].strip(): cell[2] for cell in cells} == {"Tampa": "1", "Miami": "2"}
+
+
+def test_segments_fit_a_phone(server, fb1_voters, phone_page):
+    page, poll, miami = phone_page, fb1_voters["poll"], fb1_voters["miami"]
+    log_in(page, server)
+    page.goto(f"{server}/admin/crm/subscriber/?took_part_in={poll.pk}&voted={miami.pk}")
+    page.click("a.save-segment")
+    page.fill("#id_name", "Miami fans with a long name that has to wrap on a phone")
+    page.click("[name=_save]")
+    page.wait_for_selector("a.segment-count")
+    assert page.inner_text("a.segment-count") == "3"
+    segment = page.get_attribute("a.segment-count", "href").rsplit("=", 1)[1]
+    for path in (
+        "/admin/campaigns/segment/",
+        f"/admin/crm/subscriber/?segment={segment}",
+        f"/admin/campaigns/pollresponse/?segment={segment}",
+        f"/admin/campaigns/campaign/{poll.pk}/results/?segment={segment}",
+    ):
+        page.goto(f"{server}{path}")
+        assert overflow(page, "html") == 0, path

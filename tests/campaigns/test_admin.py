@@ -170,8 +170,9 @@ def test_response_lists_queries_do_not_grow_with_page_size(admin_client, endpoin
 
     assert PollResponse.objects.count() == InfoRequest.objects.count() == 27
     assert FormSubmission.objects.count() == 27
-    # Form submissions: + the sample that picks the custom-field columns.
-    assert few == many == [8 + ESTIMATE_QUERY, 8 + ESTIMATE_QUERY, 9 + ESTIMATE_QUERY]
+    # Each: + the segments the segment filter offers. Form submissions: + the sample that
+    # picks the custom-field columns.
+    assert few == many == [9 + ESTIMATE_QUERY, 9 + ESTIMATE_QUERY, 10 + ESTIMATE_QUERY]
 
 
 def test_responses_are_read_only_records(admin_client, endpoint):
