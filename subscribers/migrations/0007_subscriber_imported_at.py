@@ -14,12 +14,10 @@ from django.db import migrations, models
 
 from lib.sync import sqlite_deletion_triggers, sqlite_triggers
 
-# id too: the admin orders by (last seen, -pk), and demo data has thousands of subscribers
-# seen at one instant, which PostgreSQL would otherwise sort to find the first page.
 INDEX = {
     "postgresql": "CREATE INDEX subscriber_last_seen ON crm_subscriber "
-    "(last_seen_at DESC NULLS LAST, id DESC)",
-    "sqlite": "CREATE INDEX subscriber_last_seen ON crm_subscriber (last_seen_at DESC, id DESC)",
+    "(last_seen_at DESC NULLS LAST)",
+    "sqlite": "CREATE INDEX subscriber_last_seen ON crm_subscriber (last_seen_at DESC)",
 }
 
 
