@@ -150,7 +150,7 @@ class Subscriber(models.Model):
 
     class Meta:
         # Never seen (imported only) last, on every database. Migration crm/0007 indexes it
-        # that way (subscriber_last_seen): SQLite cannot say NULLS LAST in an index.
+        # that way (subscriber_last_seen, 0007 and 0008): SQLite cannot say NULLS LAST in an index.
         ordering = (models.F("last_seen_at").desc(nulls_last=True),)
         indexes = [
             # The list filters read their few distinct values through these (lib.admin_lists).

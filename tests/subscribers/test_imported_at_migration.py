@@ -9,7 +9,7 @@ from django.utils import timezone
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 BEFORE = [("crm", "0006_subscriber_changes_and_deletions")]
-AFTER = [("crm", "0007_subscriber_imported_at")]
+AFTER = [("crm", "0008_subscriber_last_seen_index_with_id")]
 
 
 def migrate(targets):
