@@ -18,6 +18,7 @@ from campaigns.catalog import StaleCatalog
 from campaigns.models import Response
 from campaigns.services import Target, record, response_row, target, upsert_subscriber_sql
 from lib.models import insert, insert_sql
+from lib.write_lock import one_writer_at_a_time
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def process(event: CallbackEvent, found: catalog.Lookups | None = None) -> Respo
         # holds four statements (event, subscriber upsert, response, duplicate claim) and no
         # savepoint; on SQLite the write lock is held for just these.
         where = current_target(callback, found)
-        with transaction.atomic():
+        with one_writer_at_a_time(connection), transaction.atomic():
             event.outcome, event.reason = Outcome.PROCESSED, ""
             if adding:
                 insert(event, connection)
