@@ -55,7 +55,11 @@ RETURNING event_id
 
 
 def claim_sql(
-    event: CallbackEvent, params: list[tuple[str, str]], window: int, event_id: str = ""
+    event: CallbackEvent,
+    params: list[tuple[str, str]],
+    window: int,
+    event_id: str = "",
+    key: str = "",
 ) -> tuple[str, list]:
     """The claim's statement and parameters for the event (saved, or with `event_id`, SQL
     naming its future id in a larger statement: `<cte>.<column>`, claimed once per row of
@@ -64,7 +68,7 @@ def claim_sql(
     arrived = event.received_at
     until = arrived + timedelta(seconds=window)
     times = [ops.adapt_datetimefield_value(arrived), ops.adapt_datetimefield_value(until)]
-    key = fingerprint(event, params)
+    key = key or fingerprint(event, params)
     if event_id:
         source = event_id.split(".")[0]
         # Names from the caller's code, never from input.
@@ -76,23 +80,26 @@ def claim_sql(
     return CLAIM.format(table=table, rows=rows), values
 
 
-def claim_first(event: CallbackEvent, params: list[tuple[str, str]], window: int) -> None:
+def claim_first(
+    event: CallbackEvent, params: list[tuple[str, str]], window: int, key: str = ""
+) -> None:
     """Claim these parameters for the saved event, or raise DuplicateCallback.
 
     Call inside the transaction that saves the event; with a window of 0, nothing is asked.
+    `key`: their fingerprint(), if made before (outside a lock).
     """
     if window <= 0:
         return
-    sql, values = claim_sql(event, params, window)
+    sql, values = claim_sql(event, params, window, key=key)
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if cursor.fetchone() is not None:
             return
     first_id = (
-        CallbackFingerprint.objects.filter(fingerprint=fingerprint(event, params)).values_list(
-            "event_id", flat=True
-        )
-    ).get()
+        CallbackFingerprint.objects.filter(fingerprint=key or fingerprint(event, params))
+        .values_list("event_id", flat=True)
+        .get()
+    )
     raise DuplicateCallback(first_id)
 
 

@@ -8,7 +8,7 @@ import logging
 
 from django.db import connection, transaction
 
-from callbacks.dedupe import DuplicateCallback, claim_first, claim_sql
+from callbacks.dedupe import DuplicateCallback, claim_first, claim_sql, fingerprint
 from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import Callback, InvalidCallback, parse
@@ -17,7 +17,7 @@ from campaigns import catalog
 from campaigns.catalog import StaleCatalog
 from campaigns.models import Response
 from campaigns.services import Target, record, response_row, target, upsert_subscriber_sql
-from lib.models import insert, insert_sql
+from lib.models import insert, insert_sql, insert_statement
 from lib.write_lock import one_writer_at_a_time
 
 logger = logging.getLogger(__name__)
@@ -74,14 +74,19 @@ def process(event: CallbackEvent, found: catalog.Lookups | None = None) -> Respo
         # holds four statements (event, subscriber upsert, response, duplicate claim) and no
         # savepoint; on SQLite the write lock is held for just these.
         where = current_target(callback, found)
+        # Every statement made before the lock is taken: it is held for the writes alone.
+        event.outcome, event.reason = Outcome.PROCESSED, ""
+        event_insert = insert_statement(event, connection) if adding else None
+        write_rows = record(event, callback, where)
+        window = where.campaign.effective_duplicate_window()
+        key = fingerprint(event, params)
         with one_writer_at_a_time(connection), transaction.atomic():
-            event.outcome, event.reason = Outcome.PROCESSED, ""
             if adding:
-                insert(event, connection)
+                insert(event, connection, event_insert)
             else:
                 event.save()
-            row = record(event, callback, where)
-            claim_first(event, params, row.campaign.effective_duplicate_window())
+            row = write_rows()
+            claim_first(event, params, window, key)
             recorded.send(sender=CallbackEvent, response=row)
             return row
     except DuplicateCallback as e:

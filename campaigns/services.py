@@ -1,6 +1,7 @@
 """What a callback does to the data: the callback pipeline (callbacks.processing) records every
 event here, whether it arrives live or is processed again."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection
@@ -15,7 +16,7 @@ from campaigns.models import (
     PollResponse,
     Response,
 )
-from lib.models import insert
+from lib.models import insert, insert_statement
 from subscribers.models import Subscriber
 
 
@@ -70,18 +71,25 @@ def upsert_subscriber_sql(event, callback, **compose) -> tuple[str, list]:
     )
 
 
-def record(event, callback, target: Target) -> Response:
+def record(event, callback, target: Target) -> Callable[[], Response]:
     """Record a parsed callback: upsert its subscriber, add the response row.
 
-    Runs inside the pipeline's transaction, after the event's own INSERT: two statements,
-    the subscriber's upsert (which locks its row until the transaction ends) and the
-    response's insert, on the cursor (no model is built for the subscriber; the ORM's
-    save() would cost more Python than the statements while SQLite's write lock is held).
+    Returns the function that writes them, its statements made now: call it inside the
+    pipeline's transaction, after the event's own INSERT. Two statements, the subscriber's
+    upsert (which locks its row until the transaction ends) and the response's insert, on
+    the cursor: no model is built for the subscriber, and nothing is compiled while
+    SQLite's write lock is held.
     """
     row = response_row(event, callback, target)
-    with connection.cursor() as cursor:
-        cursor.execute(*upsert_subscriber_sql(event, callback, returning="id"))
-        row.subscriber_id = cursor.fetchone()[0]
-    row.callback = event
-    insert(row, connection)
-    return row
+    upsert = upsert_subscriber_sql(event, callback, returning="id")
+    sql, values = insert_statement(row, connection, later=("subscriber_id", "callback_id"))
+
+    def write() -> Response:
+        with connection.cursor() as cursor:
+            cursor.execute(*upsert)
+            row.subscriber_id = cursor.fetchone()[0]
+        row.callback = event
+        insert(row, connection, (sql, [*values, row.subscriber_id, event.pk]))
+        return row
+
+    return write
