@@ -10,9 +10,11 @@ from elsewhere on the machine hits every scenario alike:
 - bare: a Django view with no database (the ceiling of the stack);
 - floor: a view that INSERTs one row (the raw event) and answers OK: the least a callback
   can cost, and what every callback is compared with;
-- the product's callbacks: a poll vote from a returning subscriber (1,000 known numbers),
-  from a brand-new subscriber (a fresh number per request), a form with 3 custom fields, a
-  Text-4-Info request, and an unknown token (404).
+- the product's callbacks: a poll vote from a returning subscriber (each request the next of
+  300,000 subscribers made before the run, bench/population.py, so no vote is a retry of
+  another, which would be counted nowhere and cost less), from a brand-new subscriber (a
+  fresh number per request), a form with 3 custom fields, a Text-4-Info request, and an
+  unknown token (404).
 
 Then, for the poll scenarios, the latency at 70% of the measured maximum: wrk holds the
 rate with a per-thread schedule in Lua (Debian has no wrk2), so the load generator is not
@@ -20,6 +22,7 @@ the bottleneck. Prints Markdown; bench/report.py puts it in docs/benchmarks.md.
 """
 
 import argparse
+import ast
 import os
 import re
 import secrets
@@ -34,25 +37,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.population import FIRST  # noqa: E402
 from tests.server import gunicorn  # noqa: E402
 
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/crm_bench_ingest"
-RETURNING = 1000  # returning subscribers, numbers 212-200-0000 onwards
+RETURNING = 300_000  # returning subscribers, numbers 212-200-0000 onwards, each used once
 WRK = ["wrk", "-t2", "-c16", "--latency", "--timeout", "10s"]
 
 SETUP = f"""
+from django.db import connection
+from bench.population import make_returning
 from callbacks.models import Endpoint
 from campaigns.models import Campaign, Kind
-from subscribers.models import Subscriber
 poll = Campaign.objects.create(shortcode="84700", keyword="FB1", kind=Kind.POLL, name="Vote")
 for order, (reply, label) in enumerate([("A", "Tampa"), ("B", "Orlando"), ("C", "Miami")]):
     poll.choices.create(reply=reply, label=label, order=order)
 Campaign.objects.create(shortcode="84700", keyword="JOIN", kind=Kind.FORM, name="Join")
 Campaign.objects.create(shortcode="", keyword="HOURS", kind=Kind.INFO, reply_text="Open 9-5")
-Subscriber.objects.bulk_create(
-    Subscriber(mobile=f"+1212{{2000000 + i:07d}}", country="US", carrier="ATTUS")
-    for i in range({RETURNING})
-)
+make_returning(connection, {RETURNING})
 endpoint = Endpoint.objects.create(name="bench")
 print(endpoint.id, endpoint.token)
 """
@@ -78,7 +80,11 @@ function request()
   if mode == "new" then
     n = base + id * 100000 + counter
   elseif mode == "pool" then
-    n = 2000000 + (counter * 2 + id) % pool
+    -- base: the first returning subscriber no earlier run used
+    n = base + counter * 2 + id
+    if n >= pool then
+      error("more requests than returning subscribers: raise RETURNING")
+    end
   else
     return wrk.format("GET", prefix)
   end
@@ -151,7 +157,7 @@ def wrk(url: str, prefix: str, mode: str, base: int, duration: int, rate: float 
     try:
         out = subprocess.run(
             [*WRK, f"-d{duration}s", "-s", script.name, url, "--"]
-            + [prefix, mode, str(base), str(RETURNING), str(rate)],
+            + [prefix, mode, str(base), str(FIRST + RETURNING), str(rate)],
             capture_output=True,
             text=True,
             check=True,
@@ -194,6 +200,23 @@ def prepare(database: str, env: dict) -> tuple[int, str]:
     return int(out[-2]), out[-1]
 
 
+def recorded_outcomes(env: dict) -> dict:
+    """How many callbacks of the run ended how: none may be a duplicate."""
+    script = (
+        "from collections import Counter; from callbacks.models import CallbackEvent; "
+        "print(dict(Counter(CallbackEvent.objects.values_list('outcome', flat=True))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v0", "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return ast.literal_eval(out.strip().splitlines()[-1])
+
+
 def server_env(database: str, tmp: str) -> dict:
     url = POSTGRES_URL if database == "postgres" else f"sqlite:///{tmp}/ingest.sqlite3"
     return {
@@ -223,6 +246,23 @@ def wait_until_up(url: str) -> None:
             time.sleep(0.5)
 
 
+class Numbers:
+    """Each wrk run's numbers: a fresh block for new subscribers, and for returning ones the
+    next subscribers no earlier run has used (each of wrk's two threads takes every other)."""
+
+    def __init__(self):
+        self.blocks = iter(range(3_000_000, 10_000_000, 200_000))
+        self.returning = FIRST
+
+    def wrk(self, url: str, prefix: str, mode: str, duration: int, rate: float = 0) -> dict:
+        base = self.returning if mode == "pool" else next(self.blocks)
+        result = wrk(url, prefix, mode, base, duration, rate)
+        if mode == "pool":
+            # wrk may have asked for a few more requests than were answered in time.
+            self.returning += 2 * (result["requests"] + 64)
+        return result
+
+
 def measure(database: str, args) -> dict:
     tmp = tempfile.mkdtemp()
     env = server_env(database, tmp)
@@ -230,26 +270,29 @@ def measure(database: str, args) -> dict:
     rows = scenarios(token, endpoint_id)
     results = {name: [] for name, _, _ in rows}
     at_rate = {}
-    block = iter(range(3_000_000, 10_000_000, 200_000))  # fresh numbers per run
+    numbers = Numbers()
     with gunicorn(env, "--workers", str(args.workers)) as (_proc, url):
         wait_until_up(url)
         # Warm up every worker: imports, connections, the campaign rows.
         for _name, prefix, mode in rows:
-            wrk(url, prefix, mode, next(block), 3)
+            numbers.wrk(url, prefix, mode, 3)
         for _ in range(args.passes):
             for name, prefix, mode in rows:
-                results[name].append(wrk(url, prefix, mode, next(block), args.duration))
+                results[name].append(numbers.wrk(url, prefix, mode, args.duration))
         for name, prefix, mode in rows[2:4]:
             rate = 0.7 * statistics.mean(r["rps"] for r in results[name])
-            at_rate[name] = (rate, wrk(url, prefix, mode, next(block), args.duration, rate))
+            at_rate[name] = (rate, numbers.wrk(url, prefix, mode, args.duration, rate))
     # `make run`'s configuration, threads in fewer processes: the floor and a returning vote.
     make_run = {}
     with gunicorn(env, "--workers", "2", "--threads", "4") as (_proc, url):
         wait_until_up(url)
         for _name, prefix, mode in rows[1:3]:
-            wrk(url, prefix, mode, next(block), 3)
+            numbers.wrk(url, prefix, mode, 3)
         for name, prefix, mode in rows[1:3]:
-            make_run[name] = wrk(url, prefix, mode, next(block), args.duration)
+            make_run[name] = numbers.wrk(url, prefix, mode, args.duration)
+    outcomes = recorded_outcomes(env)
+    if outcomes.get("duplicate"):
+        raise RuntimeError(f"some callbacks were retries, not votes: {outcomes}")
     return {"results": results, "at_rate": at_rate, "make_run": make_run}
 
 

@@ -43,7 +43,7 @@ def fingerprint(event: CallbackEvent, params: list[tuple[str, str]]) -> str:
 # whose window does not reach this callback's arrival (on either side); RETURNING yields a
 # row only when this event holds the claim now.
 CLAIM = """
-INSERT INTO {table} (fingerprint, event_id, received_at, expires_at) VALUES (%s, %s, %s, %s)
+INSERT INTO {table} (fingerprint, event_id, received_at, expires_at) {rows}
 ON CONFLICT (fingerprint) DO UPDATE
     SET event_id = excluded.event_id,
         received_at = excluded.received_at,
@@ -54,26 +54,52 @@ RETURNING event_id
 """
 
 
-def claim_first(event: CallbackEvent, params: list[tuple[str, str]], window: int) -> None:
-    """Claim these parameters for the saved event, or raise DuplicateCallback.
-
-    Call inside the transaction that saves the event; with a window of 0, nothing is asked.
-    """
-    if window <= 0:
-        return
-    key = fingerprint(event, params)
+def claim_sql(
+    event: CallbackEvent,
+    params: list[tuple[str, str]],
+    window: int,
+    event_id: str = "",
+    key: str = "",
+) -> tuple[str, list]:
+    """The claim's statement and parameters for the event (saved, or with `event_id`, SQL
+    naming its future id in a larger statement: `<cte>.<column>`, claimed once per row of
+    that CTE)."""
     ops = connection.ops
     arrived = event.received_at
     until = arrived + timedelta(seconds=window)
-    sql = CLAIM.format(table=ops.quote_name(CallbackFingerprint._meta.db_table))
     times = [ops.adapt_datetimefield_value(arrived), ops.adapt_datetimefield_value(until)]
+    key = key or fingerprint(event, params)
+    if event_id:
+        source = event_id.split(".")[0]
+        # Names from the caller's code, never from input.
+        rows = f"SELECT %s, {event_id}, %s, %s FROM {source} WHERE true"  # noqa: S608
+        values = [key, *times]
+    else:
+        rows, values = "VALUES (%s, %s, %s, %s)", [key, event.pk, *times]
+    table = ops.quote_name(CallbackFingerprint._meta.db_table)
+    return CLAIM.format(table=table, rows=rows), values
+
+
+def claim_first(
+    event: CallbackEvent, params: list[tuple[str, str]], window: int, key: str = ""
+) -> None:
+    """Claim these parameters for the saved event, or raise DuplicateCallback.
+
+    Call inside the transaction that saves the event; with a window of 0, nothing is asked.
+    `key`: their fingerprint(), if made before (outside a lock).
+    """
+    if window <= 0:
+        return
+    sql, values = claim_sql(event, params, window, key=key)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [key, event.pk, *times])
+        cursor.execute(sql, values)
         if cursor.fetchone() is not None:
             return
     first_id = (
-        CallbackFingerprint.objects.filter(fingerprint=key).values_list("event_id", flat=True)
-    ).get()
+        CallbackFingerprint.objects.filter(fingerprint=key or fingerprint(event, params))
+        .values_list("event_id", flat=True)
+        .get()
+    )
     raise DuplicateCallback(first_id)
 
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import parse_header_parameters
 
+from campaigns.catalog import Lookups
 from campaigns.models import Kind
 from lib.sync import change_seq_field, changes_index
 
@@ -24,6 +25,17 @@ class EndpointQuerySet(models.QuerySet):
         current = Q(token=token)
         previous = Q(previous_token=token, previous_token_expires_at__gt=at or timezone.now())
         return self.filter(current | previous, enabled=True).first()
+
+
+def endpoint_for(token: str, found: Lookups) -> "Endpoint | None":
+    """Endpoint.objects.for_token(token) now, kept in the process's catalog lookups: every
+    change to an endpoint gives the catalog a new version (migration 0008)."""
+    endpoint = found.get(("endpoint", token), lambda: Endpoint.objects.for_token(token))
+    if endpoint is not None and endpoint.token != token:
+        # Found through the token it replaced, which opens it only until its time is up.
+        if endpoint.previous_token_expires_at <= timezone.now():
+            return None
+    return endpoint
 
 
 class Endpoint(models.Model):

@@ -8,11 +8,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from callbacks import dedupe, spool
-from callbacks.models import CallbackEvent, Endpoint, Outcome
+from callbacks.models import CallbackEvent, Endpoint, Outcome, endpoint_for
 from callbacks.params import read_params
 from callbacks.parsing import InvalidCallback, parse
-from callbacks.processing import process, reject
+from callbacks.processing import StaleCatalog, process, reject
 from callbacks.raw import raw_event
+from campaigns import catalog
 from campaigns.models import Kind, clean_keyword
 
 TEXT = "text/plain; charset=utf-8"
@@ -41,13 +42,29 @@ def log_outcome(event: CallbackEvent, row, started: float, outcome: str = "") ->
     logger.info("callback " + " ".join(f"{k}=%({k})s" for k in facts), facts, extra=facts)
 
 
+def find_endpoint(token: str) -> tuple[catalog.Lookups, Endpoint | None]:
+    """The endpoint a token opens, and the lookups it was found in: the process's own, or
+    those of the catalog's version now when an edit since made them stale."""
+    found = catalog.latest()
+    try:
+        return found, endpoint_for(token, found)
+    except StaleCatalog:
+        found = catalog.lookups()
+        try:
+            return found, endpoint_for(token, found)
+        except StaleCatalog:  # another edit a moment later: asked without the lookups
+            return found, Endpoint.objects.for_token(token)
+
+
 @csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
 def receive(request, token: str, kind: str):
     started = time.perf_counter()
     try:
-        endpoint = Endpoint.objects.for_token(token)
+        # The endpoint, campaign and choice as this process last knew them: the write checks
+        # that the catalog has not changed since (process() raises StaleCatalog if it has).
+        found, endpoint = find_endpoint(token)
     except DatabaseError:
         # The token is checked when the spool is drained.
         endpoint = None
@@ -59,7 +76,15 @@ def receive(request, token: str, kind: str):
     try:
         if endpoint is None:
             raise DatabaseError("the database did not answer")
-        row = reject(event, unreadable) if unreadable else process(event)
+        try:
+            row = reject(event, unreadable, found) if unreadable else process(event, found)
+        except StaleCatalog:
+            # An edit since this process last looked: the endpoint as it is now.
+            _found, endpoint = find_endpoint(token)
+            if endpoint is None:
+                return HttpResponseNotFound("Not found", content_type=TEXT)
+            event.endpoint = endpoint
+            row = reject(event, unreadable) if unreadable else process(event)
     except DatabaseError:
         response = spooled(event, token, unreadable)
         log_outcome(event, None, started, outcome="spooled")

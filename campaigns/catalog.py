@@ -3,8 +3,9 @@
 A callback needs its campaign and choice before it writes anything; finding them costs
 two queries, while a marketer changes them a few times a day. So each process keeps what
 it found, stamped with the catalog's version (CatalogVersion, rewritten by the database on
-any change to campaigns or choices), and reads that one row before each callback: a change
-made anywhere is seen by the next callback everywhere.
+any change to campaigns or choices, and to the tables of layers above that add their own
+triggers: callbacks' endpoints), and checks that one row for each callback, before its write
+or inside it: a change made anywhere is seen by the next callback everywhere.
 """
 
 from django.db import connections, router
@@ -26,6 +27,11 @@ def current_version() -> int | None:
     return row[0] if row else None
 
 
+class StaleCatalog(Exception):
+    """Lookups of an older version than the catalog's: what they hold, or would find, may be
+    gone. Nothing was written; start over with lookups()."""
+
+
 class Lookups:
     """Campaigns and choices as of one catalog version."""
 
@@ -35,15 +41,22 @@ class Lookups:
 
     def campaign(self, kind: str, shortcode: str, keyword: str) -> Campaign:
         key = ("campaign", kind, shortcode, keyword)
-        return self._get(key, lambda: Campaign.objects.for_callback(kind, shortcode, keyword))
+        return self.get(key, lambda: Campaign.objects.for_callback(kind, shortcode, keyword))
 
     def choice(self, campaign: Campaign, reply: str, label: str) -> PollChoice:
         key = ("choice", campaign.pk, reply)
-        return self._get(key, lambda: campaign.choice_for(reply, label))
+        return self.get(key, lambda: campaign.choice_for(reply, label))
 
-    def _get(self, key: tuple, find):
+    def get(self, key: tuple, find):
+        """What `find()` returns, kept under `key` for this version; a None is not kept.
+
+        For anything read from a table whose every change rewrites the version. Raises
+        StaleCatalog when the catalog has moved on: finding may write (a campaign for an
+        unknown keyword, a choice of a campaign that may since have gone)."""
         found = self.found.get(key)
         if found is None:
+            if self.version is not None and current_version() != self.version:
+                raise StaleCatalog
             found = find()
             # Finding may have created the row (an unknown keyword or reply), which changes
             # the version: then what was found belongs to the next version, not this one
@@ -58,6 +71,17 @@ class Lookups:
 _latest = Lookups(None)
 
 
+def table() -> str:
+    """The version's table, for a write statement that checks the version itself."""
+    return CatalogVersion._meta.db_table
+
+
+def latest() -> Lookups:
+    """The lookups this process holds, without reading the version: for a write that checks
+    `.version` itself (and starts over with lookups() when it has changed)."""
+    return _latest if _latest.version is not None else lookups()
+
+
 def lookups() -> Lookups:
     """Lookups valid for a callback that arrives now. One indexed read.
 
@@ -67,7 +91,8 @@ def lookups() -> Lookups:
     global _latest
     version = current_version()
     if version is None:
-        return Lookups(None)  # nothing to compare with: nothing is kept
+        _latest = Lookups(None)  # nothing to compare with: nothing is kept
+        return _latest
     if _latest.version != version:
         _latest = Lookups(version)
     return _latest

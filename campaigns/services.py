@@ -1,7 +1,10 @@
 """What a callback does to the data: the callback pipeline (callbacks.processing) records every
 event here, whether it arrives live or is processed again."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from django.db import connection
 
 from campaigns import catalog
 from campaigns.models import (
@@ -13,6 +16,7 @@ from campaigns.models import (
     PollResponse,
     Response,
 )
+from lib.models import insert, insert_statement
 from subscribers.models import Subscriber
 
 
@@ -24,13 +28,15 @@ class Target:
     choice: PollChoice | None = None
 
 
-def target(callback) -> Target:
+def target(callback, found: catalog.Lookups | None = None) -> Target:
     """The campaign (and choice) of a parsed callback, made for review when nobody set it up.
 
-    Run it before the write transaction opens: it reads from the process's lookups, and on
-    a miss it queries (or creates, in its own short transaction) without holding a lock.
+    Run it before the write transaction opens: it reads from the process's lookups (`found`,
+    or those of the version now), and on a miss it queries (or creates, in its own short
+    transaction) without holding a lock.
     """
-    found = catalog.lookups()
+    if found is None:
+        found = catalog.lookups()
     campaign = found.campaign(callback.kind, callback.shortcode, callback.keyword)
     if callback.kind != Kind.POLL:
         return Target(campaign)
@@ -53,25 +59,37 @@ def response_row(event, callback, target: Target) -> Response:
     return FormSubmission(fields=callback.fields, **common)
 
 
-def upsert_subscriber_sql(event, callback) -> tuple[str, list]:
+def upsert_subscriber_sql(event, callback, **compose) -> tuple[str, list]:
+    """The subscriber's upsert; `compose`: upsert_sql()'s source and returning."""
     return Subscriber.objects.upsert_sql(
         callback.mobile,
         country=callback.country,
         carrier=callback.carrier,
         fields=callback.fields,
         seen_at=event.received_at,
+        **compose,
     )
 
 
-def record(event, callback, target: Target) -> Response:
+def record(event, callback, target: Target) -> Callable[[], Response]:
     """Record a parsed callback: upsert its subscriber, add the response row.
 
-    Runs inside the pipeline's transaction, after the event's own INSERT: two statements,
-    the subscriber's upsert (which locks its row until the transaction ends) and the
-    response's insert.
+    Returns the function that writes them, its statements made now: call it inside the
+    pipeline's transaction, after the event's own INSERT. Two statements, the subscriber's
+    upsert (which locks its row until the transaction ends) and the response's insert, on
+    the cursor: no model is built for the subscriber, and nothing is compiled while
+    SQLite's write lock is held.
     """
     row = response_row(event, callback, target)
-    row.subscriber = Subscriber.objects.raw(*upsert_subscriber_sql(event, callback))[0]
-    row.callback = event
-    row.save(force_insert=True)
-    return row
+    upsert = upsert_subscriber_sql(event, callback, returning="id")
+    sql, values = insert_statement(row, connection, later=("subscriber_id", "callback_id"))
+
+    def write() -> Response:
+        with connection.cursor() as cursor:
+            cursor.execute(*upsert)
+            row.subscriber_id = cursor.fetchone()[0]
+        row.callback = event
+        insert(row, connection, (sql, [*values, row.subscriber_id, event.pk]))
+        return row
+
+    return write

@@ -67,8 +67,14 @@ class SubscriberManager(models.Manager):
         carrier: str = "",
         fields: dict | None = None,
         seen_at: datetime | None = None,
+        source: str = "",
+        returning: str = "*",
     ) -> tuple[str, list]:
-        """upsert()'s statement and parameters, RETURNING the row (callbacks compose it)."""
+        """upsert()'s statement and parameters, RETURNING the row (callbacks compose it).
+
+        With `source` (a CTE's name) the row is upserted once per row of the source, and not
+        at all when it is empty: a larger statement can make the upsert depend on an earlier
+        part of it. (WHERE true: SQLite would read ON CONFLICT as the SELECT's join.)"""
         seen_at = seen_at or timezone.now()
         vendor, ops = connections[self.db].vendor, connections[self.db].ops
         # Only constants are formatted in; every value is a parameter.
@@ -76,13 +82,14 @@ class SubscriberManager(models.Manager):
             INSERT INTO {self.model._meta.db_table} AS s
                 (mobile, country, carrier, fields, first_seen_at, last_seen_at, updated_at,
                  change_seq)
-            VALUES (%s, %s, %s, {JSON_PARAM[vendor]}, %s, %s, %s, 0)
+            {"SELECT" if source else "VALUES ("} %s, %s, %s, {JSON_PARAM[vendor]}, %s, %s, %s, 0
+            {f"FROM {source} WHERE true" if source else ")"}
             ON CONFLICT (mobile) DO UPDATE SET
                 {given_or_kept("country")},
                 {given_or_kept("carrier")},
                 {MERGE[vendor]},
                 updated_at = excluded.updated_at
-            RETURNING *"""  # noqa: S608
+            RETURNING {returning}"""  # noqa: S608
         seen = ops.adapt_datetimefield_value(seen_at)
         now = ops.adapt_datetimefield_value(timezone.now())
         given = json.dumps(non_blank(fields or {}))

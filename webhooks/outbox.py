@@ -1,8 +1,9 @@
 """Events into the outbox, in the callback's own transaction, only for kinds someone wants.
 
-The hot path pays one dictionary lookup when nobody subscribed: the subscribed kinds are read
-from the database at most every CACHE_SECONDS per process (and at once in the process that
-changes a subscription), so a new subscription gets events within that time.
+The hot path pays one dictionary lookup when nobody subscribed (and PostgreSQL then records a
+callback in one statement with no transaction, see callbacks.signals.writers): the subscribed
+kinds are read from the database at most every CACHE_SECONDS per process (and at once in the
+process that changes a subscription), so a new subscription gets events within that time.
 """
 
 import json
@@ -36,6 +37,12 @@ def subscribed_kinds() -> dict[str, list[int]]:
                 kinds.setdefault(kind, []).append(pk)
         _cache.update(kinds=kinds, until=time.monotonic() + CACHE_SECONDS)
     return _cache["kinds"]
+
+
+def anyone_subscribed() -> bool:
+    """Whether enqueue_recorded() would write for a callback now (callbacks.signals.writers):
+    with no subscription, callbacks are recorded without a transaction around them."""
+    return bool(subscribed_kinds())
 
 
 @receiver([post_save, post_delete], sender=Subscription)

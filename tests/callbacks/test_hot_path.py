@@ -31,9 +31,11 @@ def statements(send) -> list[str]:
 
 
 def expected() -> int:
-    """Endpoint and catalog version; then, in one transaction, the raw event, the
-    subscriber's upsert, the response row and the duplicate claim."""
-    return 6
+    """The endpoint, campaign and choice come from the process's lookups. PostgreSQL: one
+    statement, which checks the catalog's version, claims the callback's fingerprint and
+    writes the raw event, the subscriber's upsert and the response row. SQLite: the catalog's
+    version, then in one transaction the event, the upsert, the response and the claim."""
+    return 1 if connection.vendor == "postgresql" else 5
 
 
 def test_a_vote_from_a_returning_subscriber_takes_a_fixed_few_statements(client, endpoint):
@@ -81,8 +83,8 @@ def test_an_error_in_the_write_keeps_the_event_as_failed_and_writes_nothing_else
     warm(lambda **n: request_vote(client, endpoint, "2125551212", **n))
     real = services.target
 
-    def choice_deleted_meanwhile(callback):
-        return services.Target(real(callback).campaign, PollChoice(pk=999_999))
+    def choice_deleted_meanwhile(callback, found=None):
+        return services.Target(real(callback, found).campaign, PollChoice(pk=999_999))
 
     monkeypatch.setattr("callbacks.processing.target", choice_deleted_meanwhile)
     response = client.get(endpoint.url_path(Kind.POLL) + "?mobile=2125550000&key=FB1&reply=A")

@@ -98,8 +98,11 @@ def test_other_methods_are_not_allowed(client, endpoint):
 
 def test_an_error_while_processing_keeps_the_raw_callback_as_failed(client, endpoint, monkeypatch):
     def broken(event, callback, target):
-        Subscriber.objects.create(mobile="+12125551212")  # half-done work must be undone
-        raise RuntimeError("disk on fire")
+        def write():  # record() makes its statements first, then writes in the transaction
+            Subscriber.objects.create(mobile="+12125551212")  # half-done work must be undone
+            raise RuntimeError("disk on fire")
+
+        return write
 
     monkeypatch.setattr("callbacks.processing.record", broken)
     query = "mobile=2125551212&shortcode=84700&key=FB1&reply=A&label=Tampa"

@@ -2,7 +2,9 @@
 the next callback."""
 
 import pytest
+from django.utils import timezone
 
+from callbacks.models import Endpoint
 from campaigns import catalog
 from campaigns.models import Campaign, CatalogVersion, Kind, PollChoice, PollResponse
 from tests.helpers import receive, send, vote
@@ -21,6 +23,20 @@ def test_every_change_to_campaigns_or_choices_gives_a_new_version():
     choice.delete()
     versions.append(catalog.current_version())
     Campaign.objects.filter(pk=campaign.pk).update(reply_text="Thanks")
+    versions.append(catalog.current_version())
+
+    assert len(set(versions)) == len(versions)
+
+
+def test_every_change_to_an_endpoint_gives_a_new_version():
+    versions = [catalog.current_version()]
+    endpoint = Endpoint.objects.create(name="Sumotext")
+    versions.append(catalog.current_version())
+    Endpoint.objects.filter(pk=endpoint.pk).update(enabled=False)  # no signals, no save()
+    versions.append(catalog.current_version())
+    endpoint.rotate_token(old_works_until=timezone.now())
+    versions.append(catalog.current_version())
+    endpoint.delete()
     versions.append(catalog.current_version())
 
     assert len(set(versions)) == len(versions)
