@@ -49,8 +49,9 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
+from callbacks.models import Endpoint  # noqa: E402
 from campaigns.admin import PollResponseAdmin  # noqa: E402
-from campaigns.models import PollResponse  # noqa: E402
+from campaigns.models import Campaign, Kind, PollChoice, PollResponse  # noqa: E402
 from lib.exports import csv_lines, table  # noqa: E402
 from tests.server import gunicorn  # noqa: E402
 
@@ -63,26 +64,21 @@ NUMBERS = {
     "SELECT i FROM s",
 }
 FILL = [
-    "INSERT INTO callbacks_endpoint (id, name, token, enabled, created_at) "
-    "VALUES (1, 'bench', 'bench-export-token', {true}, {now})",
-    "INSERT INTO campaigns_campaign (id, shortcode, keyword, kind, name, reply_text, "
-    "needs_review, created_at) VALUES (1, '84700', 'FB1', 'poll', 'Best, \"city\"', '', "
-    "{false}, {now})",
-    'INSERT INTO campaigns_pollchoice (id, campaign_id, reply, label, "order", from_callback) '
-    "VALUES (1, 1, 'A', 'Tampa', 0, {false}), (2, 1, 'B', 'Orlando', 1, {false}), "
-    "(3, 1, 'C', '=Miami', 2, {false}), (4, 1, 'D', 'Jacksonville', 3, {false})",
     "INSERT INTO crm_subscriber (id, mobile, country, carrier, fields, first_seen_at, "
-    "last_seen_at, updated_at) SELECT i, '+1212' || (2000000 + i), 'US', "
+    "last_seen_at, updated_at, change_seq) SELECT i, '+1212' || (2000000 + i), 'US', "
     "CASE i % 4 WHEN 0 THEN 'VERIZONUS' WHEN 1 THEN 'AT&T' WHEN 2 THEN '' ELSE 'T-Mobile' END, "
-    "'{{}}', {now}, {now}, {now} FROM ({subscribers}) AS n",
+    # Four in five have custom fields, as the subscribers' export shows them as columns.
+    'CAST(CASE WHEN i % 5 = 0 THEN \'{{}}\' ELSE \'{{"first_name": "Ana", "zip": "0\' || '
+    "(1000 + i % 9000) || '\"}}' END AS {json}), {now}, {now}, {now}, 0 FROM ({subscribers}) AS n",
     "INSERT INTO callbacks_callbackevent (id, endpoint_id, kind, method, query_string, body, "
-    "content_type, received_at, outcome, reason) SELECT i, 1, 'poll', 'GET', "
-    "'mobile=212' || (2000000 + i % {s}) || '&key=FB1&reply=A', '', '', {at}, 'processed', '' "
+    "content_type, received_at, outcome, reason, change_seq) SELECT i, 1, 'poll', 'GET', "
+    "'mobile=212' || (2000000 + i % {s}) || '&key=FB1&reply=A', '', '', {at}, 'processed', '', 0 "
     "FROM ({responses}) AS n",
     "INSERT INTO campaigns_pollresponse (id, campaign_id, subscriber_id, callback_id, "
-    "received_at, extras, choice_id, reply, label) SELECT i, 1, 1 + i % {s}, i, {at}, '{{}}', "
-    "1 + i % 4, CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'b' WHEN 2 THEN 'C' ELSE 'D' END, "
-    "'Tampa' FROM ({responses}) AS n",
+    "received_at, extras, choice_id, reply, label, change_seq) "
+    "SELECT i, 1, 1 + i % {s}, i, {at}, '{{}}', 1 + i % 4, "
+    "CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'b' WHEN 2 THEN 'C' ELSE 'D' END, "
+    "'Tampa', 0 FROM ({responses}) AS n",
 ]
 # A time per row, spread over 60 days, with and without fractions of a second.
 AT = {
@@ -102,16 +98,30 @@ def fill(responses: int) -> None:
         "false": "false" if vendor == "postgresql" else "0",
         "now": "now()" if vendor == "postgresql" else "strftime('%Y-%m-%d %H:%M:%f', 'now')",
         "at": AT[vendor],
+        "json": "jsonb" if vendor == "postgresql" else "text",
         "s": SUBSCRIBERS,
         "subscribers": NUMBERS[vendor].format(n=SUBSCRIBERS),
         "responses": NUMBERS[vendor].format(n=responses),
     }
     started = time.perf_counter()
+    # The few rows the product's own code makes (derived columns, triggers), then the many.
+    endpoint = Endpoint.objects.create(id=1, name="bench", token="bench-export-token")
+    campaign = Campaign.objects.create(
+        id=1, shortcode="84700", keyword="FB1", kind=Kind.POLL, name='Best, "city"'
+    )
+    for n, label in enumerate(["Tampa", "Orlando", "=Miami", "Jacksonville"]):
+        PollChoice.objects.create(
+            id=n + 1, campaign=campaign, reply=chr(65 + n), label=label, order=n
+        )
+    assert endpoint.pk == 1
     with connection.cursor() as cursor:
         for statement in FILL:
             cursor.execute(statement.format(**words))
         if vendor == "postgresql":
             for table_name in (
+                "callbacks_endpoint",
+                "campaigns_campaign",
+                "campaigns_pollchoice",
                 "callbacks_callbackevent",
                 "campaigns_pollresponse",
                 "crm_subscriber",
