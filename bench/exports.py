@@ -1,17 +1,20 @@
 """How fast a million poll responses leave as CSV, next to the database's own COPY.
 
-    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_export
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_exports
     .venv/bin/python bench/exports.py
-    DATABASE_URL=sqlite:////tmp/crm_bench_export.sqlite3 .venv/bin/python bench/exports.py
+    DATABASE_URL=sqlite:////tmp/crm_bench_exports.sqlite3 .venv/bin/python bench/exports.py
 
 Fills the database once (kept for later runs) with `--responses` poll votes from 200,000
-subscribers, each with its raw callback, in SQL (INSERT … SELECT over a series: the data
-is not the point here, the export is). Then, in one run:
+subscribers (four in five with custom fields), each vote with its raw callback, in SQL
+(INSERT … SELECT over a series: the data is not the point here, the export is). Then, in
+one run, with the admin's times in America/New_York:
 - the floor: on PostgreSQL, `COPY` of the export's own join, ordered, with no formatting,
   read through psycopg and thrown away; on SQLite, the same SELECT read by sqlite3;
-- the admin's CSV export of every poll response and the API's (`?format=csv`), downloaded
-  from gunicorn (one sync worker, production settings) while its memory is sampled;
-- the Python writer alone (lib.exports.csv_lines over table()), in process.
+- the admin's CSV export of every poll response (plain and "for Excel") and the API's
+  (`?format=csv`), downloaded from gunicorn (one sync worker, production settings) while
+  its memory is sampled;
+- the Python writer alone (lib.exports.csv_lines over table()), in process;
+- the same for the subscribers, whose custom fields become columns, against their floor.
 Prints Markdown.
 """
 
@@ -37,6 +40,8 @@ os.environ.update(
     DJANGO_SECURE_SSL_REDIRECT="0",
     DJANGO_LOG_LEVEL="WARNING",
     API_RATE_LIMIT="100000/min",
+    # Admin exports write times in the configured zone: one with daylight saving time.
+    DJANGO_TIME_ZONE="America/New_York",
 )
 
 import django  # noqa: E402
@@ -53,6 +58,7 @@ from callbacks.models import Endpoint  # noqa: E402
 from campaigns.admin import PollResponseAdmin  # noqa: E402
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse  # noqa: E402
 from lib.exports import csv_lines, table  # noqa: E402
+from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber  # noqa: E402
 from tests.server import gunicorn  # noqa: E402
 
 SUBSCRIBERS = 200_000
@@ -139,9 +145,9 @@ def export_queryset():
     return PollResponse.objects.order_by("-received_at", "-id")
 
 
-def floor(responses: int) -> tuple[str, float]:
-    """The database alone: the export's join, ordered, read and thrown away."""
-    header, rows = table(export_queryset(), PollResponseAdmin.export_columns)
+def floor(queryset, columns, json_field=None) -> tuple[str, float, int]:
+    """The database alone: the export's own query, ordered, read and thrown away."""
+    header, rows = table(queryset, columns, json_field)
     sql, params = rows.queryset.values_list(*rows.paths).query.sql_with_params()
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -155,8 +161,7 @@ def floor(responses: int) -> tuple[str, float]:
             while batch := cursor.fetchmany(10_000):
                 count += len(batch)
             what = "SQLite: the same SELECT, rows fetched raw"
-    assert count == responses, count
-    return what, time.perf_counter() - started
+    return what, time.perf_counter() - started, count
 
 
 def python_writer(responses: int, sample: int = 100_000) -> float:
@@ -215,9 +220,15 @@ def main() -> None:
     session = client.cookies["sessionid"].value
     connection.close()
 
-    results = []
-    what, seconds = floor(n)
-    results.append((f"Floor: {what}", seconds, None))
+    subscribers = Subscriber.objects.count()
+    response_floor = floor(export_queryset(), PollResponseAdmin.export_columns)
+    subscriber_floor = floor(
+        Subscriber.objects.order_by("-last_seen_at", "-pk"), SUBSCRIBER_COLUMNS, "fields"
+    )
+    assert response_floor[2] == n and subscriber_floor[2] == subscribers
+    admin = {"Cookie": f"sessionid={session}"}
+    api = {"Authorization": f"Token {token.key}"}
+    downloads = {}
     env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
     with gunicorn(env, "--workers", "1", "--timeout", "900") as (server, base_url):
         try:  # wait for the worker: any answer will do
@@ -226,39 +237,53 @@ def main() -> None:
             pass
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         worker = int(children[0])
-        for label, path, headers in [
-            (
-                "Admin export, `/admin/campaigns/pollresponse/export.csv`",
-                "/admin/campaigns/pollresponse/export.csv",
-                {"Cookie": f"sessionid={session}"},
-            ),
-            (
-                "API export, `/api/poll-responses/?format=csv`",
-                "/api/poll-responses/?format=csv",
-                {"Authorization": f"Token {token.key}"},
-            ),
+        for path, headers, count in [
+            ("/admin/campaigns/pollresponse/export.csv", admin, n),
+            ("/admin/campaigns/pollresponse/export-excel.csv", admin, n),
+            ("/api/v1/poll-responses/?format=csv", api, n),
+            ("/admin/crm/subscriber/export.csv", admin, subscribers),
+            ("/api/v1/subscribers/?format=csv", api, subscribers),
         ]:
             rows, seconds, peak = download(base_url, path, headers, worker)
-            assert rows == n, (label, rows)
-            results.append((label, seconds, peak))
-    results.append(
-        (
-            "Python's csv writer over table(), in process (first 100,000 rows)",
-            python_writer(n),
-            None,
-        )
-    )
+            assert rows == count, (path, rows)
+            downloads[path] = (seconds, peak)
 
-    base = results[0][1]
+    def line(label, seconds, rows, base, peak=None):
+        memory = f"{peak:.0f} MB" if peak else ""
+        ratio = seconds / base
+        return f"| {label} | {seconds:.1f} | {rows / seconds:,.0f} | {ratio:.2f}x | {memory} |"
+
     vendor = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
-    print(f"### {vendor}: CSV of {n:,} poll responses with their subscriber columns\n")
+    print(
+        f"### {vendor}: CSV of {n:,} poll responses with their subscriber columns\n\n"
+        f"Times in {os.environ['DJANGO_TIME_ZONE']} (the admin's), in UTC ISO 8601 (the API's).\n"
+    )
     print("| Path | seconds | rows/s | vs floor (time) | worker peak RSS |")
     print("|---|---:|---:|---:|---:|")
-    for label, seconds, peak in results:
-        memory = f"{peak:.0f} MB" if peak else ""
-        print(
-            f"| {label} | {seconds:.1f} | {n / seconds:,.0f} | {seconds / base:.2f}x | {memory} |"
-        )
+    what, base, _ = response_floor
+    print(line(f"Floor: {what}", base, n, base))
+    for label, path in [
+        ("Admin export", "/admin/campaigns/pollresponse/export.csv"),
+        ("Admin export, CSV for Excel", "/admin/campaigns/pollresponse/export-excel.csv"),
+        ("API export", "/api/v1/poll-responses/?format=csv"),
+    ]:
+        print(line(f"{label}, `{path}`", *downloads[path][:1], n, base, downloads[path][1]))
+    label = "Python's csv writer over table(), in process (first 100,000 rows)"
+    print(line(label, python_writer(n), n, base))
+    print(
+        f"\n{subscribers:,} subscribers with their custom fields as columns "
+        "(the keys listed by the database first):\n"
+    )
+    print("| Path | seconds | rows/s | vs floor (time) | worker peak RSS |")
+    print("|---|---:|---:|---:|---:|")
+    what, base, _ = subscriber_floor
+    print(line(f"Floor: {what}, fields as stored", base, subscribers, base))
+    for label, path in [
+        ("Admin export", "/admin/crm/subscriber/export.csv"),
+        ("API export", "/api/v1/subscribers/?format=csv"),
+    ]:
+        seconds, peak = downloads[path]
+        print(line(f"{label}, `{path}`", seconds, subscribers, base, peak))
     print()
 
 
