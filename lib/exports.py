@@ -300,7 +300,17 @@ def text_column(values: Sequence) -> Sequence:
         return [safe_cell(value) for value in values]
     if joined.count("\x00") == len(values) and not FORMULA_CELL.search(joined):
         return values
-    return [safe_cell(value) for value in values]
+    return each_distinct(safe_cell, values)
+
+
+def each_distinct(function, values: Sequence) -> list:
+    """[function(value) for value in values], called once a distinct value: a column often
+    repeats a few (a campaign's name, a choice)."""
+    try:
+        done = {value: function(value) for value in set(values)}
+    except TypeError:  # a value that cannot be a key (a list in a custom field)
+        return [function(value) for value in values]
+    return [done[value] for value in values]
 
 
 class TimeCells:
@@ -422,10 +432,8 @@ def fetched_lines(
     header: Iterable[str], sql_text: str, params, converters: list, keys, using: str
 ) -> Iterator[str]:
     """The raw rows made cells a chunk at a time, column by column (converters, and the
-    custom fields' JSON read into columns), and joined by csv.writer."""
+    custom fields' JSON read into columns), and joined as csv.writer joins them."""
     yield "".join(csv_lines(header, ()))
-    out = io.StringIO()
-    writer = csv.writer(out)
     with connections[using].cursor() as cursor:
         cursor.execute(sql_text, params)
         while chunk := cursor.fetchmany(CHUNK_SIZE):
@@ -438,10 +446,37 @@ def fetched_lines(
                 found = [extra if isinstance(extra, dict) else {} for extra in found]
                 for key in keys:
                     columns.append(text_column([extra.get(key, "") for extra in found]))
-            writer.writerows(zip(*columns, strict=True))
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
+            yield csv_block(columns)
+
+
+# What makes csv.writer quote a cell (QUOTE_MINIMAL, "," and '"', "\r\n" ending rows).
+NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def csv_block(columns: list[Sequence]) -> str:
+    """The rows these columns make, as csv.writer writes them, each step over a whole column
+    in C: most columns need neither str() nor quotes."""
+    if len(columns) < 2:  # a lone empty cell is written '""': the writer knows
+        out = io.StringIO()
+        csv.writer(out).writerows(zip(*columns, strict=True))
+        return out.getvalue()
+    cells = []
+    for column in columns:
+        try:
+            joined = "\x00".join(column)
+        except TypeError:  # numbers, booleans, NULLs: as the writer says them
+            column = ["" if value is None else str(value) for value in column]
+            joined = "\x00".join(column)
+        if NEEDS_QUOTES.search(joined):
+            column = each_distinct(quoted, column)
+        cells.append(column)
+    return "\r\n".join(map(",".join, zip(*cells, strict=True))) + "\r\n"
+
+
+def quoted(cell: str) -> str:
+    if NEEDS_QUOTES.search(cell):
+        return '"' + cell.replace('"', '""') + '"'
+    return cell
 
 
 def csv_response(filename: str, header: Iterable[str], rows: Iterable[Iterable], bom=False):
