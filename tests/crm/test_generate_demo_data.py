@@ -63,6 +63,8 @@ def test_after_the_bulk_load_the_product_writes_as_before(db):
     # Sequences moved past the ids the load chose, change positions set, indexes back.
     subscriber = Subscriber.objects.create(mobile="+19995550001")
     assert subscriber.pk > Subscriber.objects.exclude(pk=subscriber.pk).aggregate(m=Max("id"))["m"]
+    subscriber.refresh_from_db()
+    assert subscriber.change_seq > 0  # the triggers are back
     assert not PollResponse.objects.filter(change_seq=0).exists()
     assert not CallbackEvent.objects.filter(change_seq=0).exists()
     table = PollResponse._meta.db_table

@@ -77,7 +77,10 @@ class BulkLoader:
     triggers and foreign-key checks are off for the transaction (session_replication_role;
     the ids are made consistent here, and the change position the trigger would set is
     written with each row), and a table that starts empty has its secondary indexes built
-    once at the end rather than row by row. Anyone else loads with all of it on.
+    once at the end rather than row by row. Anyone else loads with all of it on. On SQLite,
+    a table that starts empty loads without its insert triggers (one UPDATE a row, to number
+    the row's change: each row is given the number instead, its id, as they count from 1)
+    and its secondary indexes, all made again at the end of the same transaction.
     """
 
     def __init__(self, models: tuple):
@@ -85,9 +88,29 @@ class BulkLoader:
         self.next_ids: dict = {}
         self.seconds: dict[str, float] = {}  # spent writing, per table
         self.change_seq = 0  # what the databases' triggers overwrite
-        self.indexes: list[str] = []
+        self.indexes: list[str] = []  # and triggers: made again in done()
+        self.numbered: set[str] = set()  # tables whose rows are numbered here (SQLite)
         if self.postgres:
             self._skip_per_row_work(models)
+        else:
+            self._skip_per_row_work_sqlite(models)
+
+    def _skip_per_row_work_sqlite(self, models: tuple) -> None:
+        with connection.cursor() as cursor:
+            for model in models:
+                if model.objects.exists():
+                    continue
+                table = model._meta.db_table
+                cursor.execute(
+                    "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = %s AND "
+                    "sql IS NOT NULL AND (type = 'index' OR "
+                    "(type = 'trigger' AND sql LIKE '%%AFTER INSERT ON%%'))",
+                    [table],
+                )
+                for kind, name, definition in cursor.fetchall():
+                    cursor.execute(f'DROP {kind.upper()} "{name}"')
+                    self.indexes.append(definition)
+                self.numbered.add(table)
 
     def _skip_per_row_work(self, models: tuple) -> None:
         with connection.cursor() as cursor:
@@ -126,6 +149,9 @@ class BulkLoader:
     def write(self, model, columns: tuple, rows: list) -> None:
         table = model._meta.db_table
         started = time.perf_counter()
+        if table in self.numbered and "change_seq" in columns:
+            n = columns.index("change_seq")
+            rows = [(*row[:n], row[0], *row[n + 1 :]) for row in rows]
         with connection.cursor() as cursor:
             if self.postgres:
                 names = ", ".join(f'"{name}"' for name in columns)
@@ -141,13 +167,13 @@ class BulkLoader:
     def done(self) -> None:
         """Indexes back, triggers back on, and sequences past the ids used, so the next row
         the product makes gets a new one."""
-        if not self.postgres:
-            return
         with connection.cursor() as cursor:
             started = time.perf_counter()
             for definition in self.indexes:
                 cursor.execute(definition)
             self.seconds["indexes"] = time.perf_counter() - started
+            if not self.postgres:
+                return
             cursor.execute("SET LOCAL session_replication_role = DEFAULT")
             for model, next_id in self.next_ids.items():
                 table = model._meta.db_table
