@@ -317,7 +317,9 @@ class TimeCells:
     """Times as SQLite hands them over ("2026-01-02 03:04:05[.123]", UTC) written as
     local_time() writes them; the zone's offset is worked out once a minute of data."""
 
-    MAX_MINUTES = 100_000  # a bound on the memo (about 10 MB), whatever the data's span
+    # A bound on the memo (about 3 MB), whatever the data's span: a worker stays small, and a
+    # minute worked out again costs microseconds.
+    MAX_MINUTES = 20_000
 
     def __init__(self, zone):
         self.zone = zone

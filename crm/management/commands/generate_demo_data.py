@@ -97,6 +97,8 @@ class BulkLoader:
 
     def _skip_per_row_work_sqlite(self, models: tuple) -> None:
         with connection.cursor() as cursor:
+            # Room for the indexes being built (256 MB; this connection's, gone after).
+            cursor.execute("PRAGMA cache_size = -262144")
             for model in models:
                 if model.objects.exists():
                     continue
