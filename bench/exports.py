@@ -1,17 +1,20 @@
 """How fast a million poll responses leave as CSV, next to the database's own COPY.
 
-    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_export
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_exports
     .venv/bin/python bench/exports.py
-    DATABASE_URL=sqlite:////tmp/crm_bench_export.sqlite3 .venv/bin/python bench/exports.py
+    DATABASE_URL=sqlite:////tmp/crm_bench_exports.sqlite3 .venv/bin/python bench/exports.py
 
 Fills the database once (kept for later runs) with `--responses` poll votes from 200,000
-subscribers, each with its raw callback, in SQL (INSERT … SELECT over a series: the data
-is not the point here, the export is). Then, in one run:
+subscribers (four in five with custom fields), each vote with its raw callback, in SQL
+(INSERT … SELECT over a series: the data is not the point here, the export is). Then, in
+one run, with the admin's times in America/New_York:
 - the floor: on PostgreSQL, `COPY` of the export's own join, ordered, with no formatting,
   read through psycopg and thrown away; on SQLite, the same SELECT read by sqlite3;
-- the admin's CSV export of every poll response and the API's (`?format=csv`), downloaded
-  from gunicorn (one sync worker, production settings) while its memory is sampled;
-- the Python writer alone (lib.exports.csv_lines over table()), in process.
+- the admin's CSV export of every poll response (plain and "for Excel") and the API's
+  (`?format=csv`), downloaded from gunicorn (one sync worker, production settings) while
+  its memory is sampled;
+- the Python writer alone (lib.exports.csv_lines over table()), in process;
+- the same for the subscribers, whose custom fields become columns, against their floor.
 Prints Markdown.
 """
 
@@ -37,6 +40,8 @@ os.environ.update(
     DJANGO_SECURE_SSL_REDIRECT="0",
     DJANGO_LOG_LEVEL="WARNING",
     API_RATE_LIMIT="100000/min",
+    # Admin exports write times in the configured zone: one with daylight saving time.
+    DJANGO_TIME_ZONE="America/New_York",
 )
 
 import django  # noqa: E402
@@ -49,9 +54,11 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
+from callbacks.models import Endpoint  # noqa: E402
 from campaigns.admin import PollResponseAdmin  # noqa: E402
-from campaigns.models import PollResponse  # noqa: E402
+from campaigns.models import Campaign, Kind, PollChoice, PollResponse  # noqa: E402
 from lib.exports import csv_lines, table  # noqa: E402
+from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber  # noqa: E402
 from tests.server import gunicorn  # noqa: E402
 
 SUBSCRIBERS = 200_000
@@ -63,26 +70,21 @@ NUMBERS = {
     "SELECT i FROM s",
 }
 FILL = [
-    "INSERT INTO callbacks_endpoint (id, name, token, enabled, created_at) "
-    "VALUES (1, 'bench', 'bench-export-token', {true}, {now})",
-    "INSERT INTO campaigns_campaign (id, shortcode, keyword, kind, name, reply_text, "
-    "needs_review, created_at) VALUES (1, '84700', 'FB1', 'poll', 'Best, \"city\"', '', "
-    "{false}, {now})",
-    'INSERT INTO campaigns_pollchoice (id, campaign_id, reply, label, "order", from_callback) '
-    "VALUES (1, 1, 'A', 'Tampa', 0, {false}), (2, 1, 'B', 'Orlando', 1, {false}), "
-    "(3, 1, 'C', '=Miami', 2, {false}), (4, 1, 'D', 'Jacksonville', 3, {false})",
     "INSERT INTO crm_subscriber (id, mobile, country, carrier, fields, first_seen_at, "
-    "last_seen_at, updated_at) SELECT i, '+1212' || (2000000 + i), 'US', "
+    "last_seen_at, updated_at, change_seq) SELECT i, '+1212' || (2000000 + i), 'US', "
     "CASE i % 4 WHEN 0 THEN 'VERIZONUS' WHEN 1 THEN 'AT&T' WHEN 2 THEN '' ELSE 'T-Mobile' END, "
-    "'{{}}', {now}, {now}, {now} FROM ({subscribers}) AS n",
+    # Four in five have custom fields, as the subscribers' export shows them as columns.
+    'CAST(CASE WHEN i % 5 = 0 THEN \'{{}}\' ELSE \'{{"first_name": "Ana", "zip": "0\' || '
+    "(1000 + i % 9000) || '\"}}' END AS {json}), {now}, {now}, {now}, 0 FROM ({subscribers}) AS n",
     "INSERT INTO callbacks_callbackevent (id, endpoint_id, kind, method, query_string, body, "
-    "content_type, received_at, outcome, reason) SELECT i, 1, 'poll', 'GET', "
-    "'mobile=212' || (2000000 + i % {s}) || '&key=FB1&reply=A', '', '', {at}, 'processed', '' "
+    "content_type, received_at, outcome, reason, change_seq) SELECT i, 1, 'poll', 'GET', "
+    "'mobile=212' || (2000000 + i % {s}) || '&key=FB1&reply=A', '', '', {at}, 'processed', '', 0 "
     "FROM ({responses}) AS n",
     "INSERT INTO campaigns_pollresponse (id, campaign_id, subscriber_id, callback_id, "
-    "received_at, extras, choice_id, reply, label) SELECT i, 1, 1 + i % {s}, i, {at}, '{{}}', "
-    "1 + i % 4, CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'b' WHEN 2 THEN 'C' ELSE 'D' END, "
-    "'Tampa' FROM ({responses}) AS n",
+    "received_at, extras, choice_id, reply, label, change_seq) "
+    "SELECT i, 1, 1 + i % {s}, i, {at}, '{{}}', 1 + i % 4, "
+    "CASE i % 4 WHEN 0 THEN 'A' WHEN 1 THEN 'b' WHEN 2 THEN 'C' ELSE 'D' END, "
+    "'Tampa', 0 FROM ({responses}) AS n",
 ]
 # A time per row, spread over 60 days, with and without fractions of a second.
 AT = {
@@ -102,16 +104,30 @@ def fill(responses: int) -> None:
         "false": "false" if vendor == "postgresql" else "0",
         "now": "now()" if vendor == "postgresql" else "strftime('%Y-%m-%d %H:%M:%f', 'now')",
         "at": AT[vendor],
+        "json": "jsonb" if vendor == "postgresql" else "text",
         "s": SUBSCRIBERS,
         "subscribers": NUMBERS[vendor].format(n=SUBSCRIBERS),
         "responses": NUMBERS[vendor].format(n=responses),
     }
     started = time.perf_counter()
+    # The few rows the product's own code makes (derived columns, triggers), then the many.
+    endpoint = Endpoint.objects.create(id=1, name="bench", token="bench-export-token")
+    campaign = Campaign.objects.create(
+        id=1, shortcode="84700", keyword="FB1", kind=Kind.POLL, name='Best, "city"'
+    )
+    for n, label in enumerate(["Tampa", "Orlando", "=Miami", "Jacksonville"]):
+        PollChoice.objects.create(
+            id=n + 1, campaign=campaign, reply=chr(65 + n), label=label, order=n
+        )
+    assert endpoint.pk == 1
     with connection.cursor() as cursor:
         for statement in FILL:
             cursor.execute(statement.format(**words))
         if vendor == "postgresql":
             for table_name in (
+                "callbacks_endpoint",
+                "campaigns_campaign",
+                "campaigns_pollchoice",
                 "callbacks_callbackevent",
                 "campaigns_pollresponse",
                 "crm_subscriber",
@@ -129,9 +145,9 @@ def export_queryset():
     return PollResponse.objects.order_by("-received_at", "-id")
 
 
-def floor(responses: int) -> tuple[str, float]:
-    """The database alone: the export's join, ordered, read and thrown away."""
-    header, rows = table(export_queryset(), PollResponseAdmin.export_columns)
+def floor(queryset, columns, json_field=None) -> tuple[str, float, int]:
+    """The database alone: the export's own query, ordered, read and thrown away."""
+    header, rows = table(queryset, columns, json_field)
     sql, params = rows.queryset.values_list(*rows.paths).query.sql_with_params()
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -145,8 +161,7 @@ def floor(responses: int) -> tuple[str, float]:
             while batch := cursor.fetchmany(10_000):
                 count += len(batch)
             what = "SQLite: the same SELECT, rows fetched raw"
-    assert count == responses, count
-    return what, time.perf_counter() - started
+    return what, time.perf_counter() - started, count
 
 
 def python_writer(responses: int, sample: int = 100_000) -> float:
@@ -205,9 +220,15 @@ def main() -> None:
     session = client.cookies["sessionid"].value
     connection.close()
 
-    results = []
-    what, seconds = floor(n)
-    results.append((f"Floor: {what}", seconds, None))
+    subscribers = Subscriber.objects.count()
+    response_floor = floor(export_queryset(), PollResponseAdmin.export_columns)
+    subscriber_floor = floor(
+        Subscriber.objects.order_by("-last_seen_at", "-pk"), SUBSCRIBER_COLUMNS, "fields"
+    )
+    assert response_floor[2] == n and subscriber_floor[2] == subscribers
+    admin = {"Cookie": f"sessionid={session}"}
+    api = {"Authorization": f"Token {token.key}"}
+    downloads = {}
     env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
     with gunicorn(env, "--workers", "1", "--timeout", "900") as (server, base_url):
         try:  # wait for the worker: any answer will do
@@ -216,39 +237,53 @@ def main() -> None:
             pass
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         worker = int(children[0])
-        for label, path, headers in [
-            (
-                "Admin export, `/admin/campaigns/pollresponse/export.csv`",
-                "/admin/campaigns/pollresponse/export.csv",
-                {"Cookie": f"sessionid={session}"},
-            ),
-            (
-                "API export, `/api/poll-responses/?format=csv`",
-                "/api/poll-responses/?format=csv",
-                {"Authorization": f"Token {token.key}"},
-            ),
+        for path, headers, count in [
+            ("/admin/campaigns/pollresponse/export.csv", admin, n),
+            ("/admin/campaigns/pollresponse/export-excel.csv", admin, n),
+            ("/api/v1/poll-responses/?format=csv", api, n),
+            ("/admin/crm/subscriber/export.csv", admin, subscribers),
+            ("/api/v1/subscribers/?format=csv", api, subscribers),
         ]:
             rows, seconds, peak = download(base_url, path, headers, worker)
-            assert rows == n, (label, rows)
-            results.append((label, seconds, peak))
-    results.append(
-        (
-            "Python's csv writer over table(), in process (first 100,000 rows)",
-            python_writer(n),
-            None,
-        )
-    )
+            assert rows == count, (path, rows)
+            downloads[path] = (seconds, peak)
 
-    base = results[0][1]
+    def line(label, seconds, rows, base, peak=None):
+        memory = f"{peak:.0f} MB" if peak else ""
+        ratio = seconds / base
+        return f"| {label} | {seconds:.1f} | {rows / seconds:,.0f} | {ratio:.2f}x | {memory} |"
+
     vendor = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
-    print(f"### {vendor}: CSV of {n:,} poll responses with their subscriber columns\n")
+    print(
+        f"### {vendor}: CSV of {n:,} poll responses with their subscriber columns\n\n"
+        f"Times in {os.environ['DJANGO_TIME_ZONE']} (the admin's), in UTC ISO 8601 (the API's).\n"
+    )
     print("| Path | seconds | rows/s | vs floor (time) | worker peak RSS |")
     print("|---|---:|---:|---:|---:|")
-    for label, seconds, peak in results:
-        memory = f"{peak:.0f} MB" if peak else ""
-        print(
-            f"| {label} | {seconds:.1f} | {n / seconds:,.0f} | {seconds / base:.2f}x | {memory} |"
-        )
+    what, base, _ = response_floor
+    print(line(f"Floor: {what}", base, n, base))
+    for label, path in [
+        ("Admin export", "/admin/campaigns/pollresponse/export.csv"),
+        ("Admin export, CSV for Excel", "/admin/campaigns/pollresponse/export-excel.csv"),
+        ("API export", "/api/v1/poll-responses/?format=csv"),
+    ]:
+        print(line(f"{label}, `{path}`", *downloads[path][:1], n, base, downloads[path][1]))
+    label = "Python's csv writer over table(), in process (first 100,000 rows)"
+    print(line(label, python_writer(n), n, base))
+    print(
+        f"\n{subscribers:,} subscribers with their custom fields as columns "
+        "(the keys listed by the database first):\n"
+    )
+    print("| Path | seconds | rows/s | vs floor (time) | worker peak RSS |")
+    print("|---|---:|---:|---:|---:|")
+    what, base, _ = subscriber_floor
+    print(line(f"Floor: {what}, fields as stored", base, subscribers, base))
+    for label, path in [
+        ("Admin export", "/admin/crm/subscriber/export.csv"),
+        ("API export", "/api/v1/subscribers/?format=csv"),
+    ]:
+        seconds, peak = downloads[path]
+        print(line(f"{label}, `{path}`", seconds, subscribers, base, peak))
     print()
 
 

@@ -3,9 +3,10 @@
     .venv/bin/python bench/report.py [--duration 5] [--responses 1000000] [--out docs/benchmarks.md]
 
 Runs bench/ingest.py (callbacks against the one-INSERT floor), bench/profile_callback.py
-(where one vote's time goes) and bench/exports.py (a million-row CSV against COPY) on both
-databases, and writes the Markdown with the machine and its load. PostgreSQL is reached at
-127.0.0.1:5432 as user postgres; each benchmark uses its own database (crm_bench_*), and the
+(where one vote's time goes), bench/exports.py (a million-row CSV against COPY) and
+bench/demo_data.py (generate_demo_data at that size) on both databases, and writes the
+Markdown with the machine and its load. PostgreSQL is reached at 127.0.0.1:5432 as user
+postgres; each benchmark uses its own database (crm_bench_*), and the
 export's data set is kept between runs (made once, in about a minute).
 """
 
@@ -94,13 +95,14 @@ def main() -> None:
     exports = [
         run(
             [PYTHON, "bench/exports.py", "--responses", str(args.responses)],
-            {"DATABASE_URL": ensure_postgres("crm_bench_export")},
+            {"DATABASE_URL": ensure_postgres("crm_bench_exports")},
         ),
         run(
             [PYTHON, "bench/exports.py", "--responses", str(args.responses)],
-            {"DATABASE_URL": f"sqlite:///{tempfile.gettempdir()}/crm_bench_export.sqlite3"},
+            {"DATABASE_URL": f"sqlite:///{tempfile.gettempdir()}/crm_bench_exports.sqlite3"},
         ),
     ]
+    demo = run([PYTHON, "bench/demo_data.py", "--responses", str(args.responses)])
     load_after = os.getloadavg()
     narrative = (ROOT / "bench/benchmarks-notes.md").read_text()
     doc = f"""# Benchmarks
@@ -123,7 +125,10 @@ floor in the same run, are what to compare.
 ## CSV exports
 
 {exports[0]}
-{exports[1]}"""
+{exports[1]}
+## Demo data
+
+{demo}"""
     Path(args.out).write_text(doc)
     print(f"wrote {args.out}", file=sys.stderr)
 

@@ -1,8 +1,10 @@
 """Export for every admin list page: what the current filters and search select.
 
-Both formats come from one lib.exports.table() per admin, so custom form fields expand into
-the same columns in both: CSV is streamed (flat memory, however many rows); XLSX is written
-to a temporary file row by row.
+All formats come from one lib.exports.table() per admin, so custom form fields expand into
+the same columns in each: CSV is streamed (flat memory, however many rows), plain or "for
+Excel" (a UTF-8 byte-order mark first, so Excel reads "Zoë" right); XLSX is written to a
+temporary file row by row, its times real dates. Times are in the configured time zone, the
+zone named in each time column's header ("Received at (America/New_York)").
 """
 
 from collections.abc import Iterator
@@ -48,6 +50,11 @@ class ListExportMixin:
         wrap = self.admin_site.admin_view
         return [
             path("export.csv", wrap(self.export_csv_view), name=f"{name}_export_csv"),
+            path(
+                "export-excel.csv",
+                wrap(self.export_excel_csv_view),
+                name=f"{name}_export_excel_csv",
+            ),
             path("export.xlsx", wrap(self.export_xlsx_view), name=f"{name}_export_xlsx"),
             *super().get_urls(),
         ]
@@ -63,15 +70,22 @@ class ListExportMixin:
 
     def export_table(self, queryset: QuerySet) -> tuple[list[str], Iterator[tuple]]:
         columns = [(readable(header), path) for header, path in self.export_columns]
-        return table(queryset, columns, self.export_json_field)
+        header, rows = table(queryset, columns, self.export_json_field)
+        zone = timezone.get_current_timezone_name()
+        for n in rows.time_columns():
+            header[n] = f"{header[n]} ({zone})"
+        return header, rows
 
     def export_filename(self, extension: str) -> str:
         stamp = timezone.now().strftime("%Y%m%d-%H%M")
         return f"{self.model._meta.verbose_name_plural.replace(' ', '-')}-{stamp}.{extension}"
 
-    def export_csv_view(self, request):
+    def export_csv_view(self, request, bom=False):
         header, rows = self.export_table(self.export_queryset(request))
-        return csv_response(self.export_filename("csv"), header, rows)
+        return csv_response(self.export_filename("csv"), header, rows, bom=bom)
+
+    def export_excel_csv_view(self, request):
+        return self.export_csv_view(request, bom=True)
 
     def export_xlsx_view(self, request):
         queryset = self.export_queryset(request)

@@ -175,6 +175,12 @@ def test_a_marketer_runs_a_poll_from_the_admin(server, sumotext, browser_page):
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert sorted(row["Mobile"] for row in rows) == ["+12125551212", "+13055550000"]
     assert {row["Choice"] for row in rows} == {"Tampa"}
+    # The same rows "for Excel": a UTF-8 byte-order mark first, times in the configured zone.
+    with page.expect_download() as download:
+        page.click("a.export-excel-csv")
+    for_excel = Path(download.value.path()).read_bytes()
+    assert for_excel.startswith(b"\xef\xbb\xbfReceived at (UTC),Mobile,")
+    assert for_excel[3:].decode().splitlines() == exported.splitlines()
 
     page.goto(f"{server}/admin/crm/subscriber/?q=212-555-1212")
     page.click("#result_list tbody a")

@@ -208,7 +208,7 @@ def test_votes_export_follows_the_filters(admin_client, endpoint):
 
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].split(",") == [
-        "Received at",
+        "Received at (UTC)",
         "Mobile",
         "Country",
         "Carrier",

@@ -1,5 +1,6 @@
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Count, Max, Min
 
 from callbacks.models import CallbackEvent, Outcome
@@ -54,3 +55,19 @@ def test_it_refuses_a_database_that_has_subscribers(db):
         generate()
 
     assert PollResponse.objects.count() == 0
+
+
+def test_after_the_bulk_load_the_product_writes_as_before(db):
+    generate()
+
+    # Sequences moved past the ids the load chose, change positions set, indexes back.
+    subscriber = Subscriber.objects.create(mobile="+19995550001")
+    assert subscriber.pk > Subscriber.objects.exclude(pk=subscriber.pk).aggregate(m=Max("id"))["m"]
+    subscriber.refresh_from_db()
+    assert subscriber.change_seq > 0  # the triggers are back
+    assert not PollResponse.objects.filter(change_seq=0).exists()
+    assert not CallbackEvent.objects.filter(change_seq=0).exists()
+    table = PollResponse._meta.db_table
+    with connection.cursor() as cursor:
+        indexes = connection.introspection.get_constraints(cursor, table)
+    assert {"pollresponse_latest_vote", "pollresponse_changes"} <= set(indexes)

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.cache import cache
@@ -219,3 +219,17 @@ def test_a_time_with_any_offset_is_read_as_the_same_utc_time(reader):
         "+12125551212"
     ]
     assert mobiles(reader.get(URL, {"updated_since": "2025-06-01T00:00:00-17:14"})) == []
+
+
+def test_csv_times_are_utc_iso_whatever_the_configured_zone(reader, settings):
+    # The admin writes times for people in the configured zone; the API's CSV for programs,
+    # ISO 8601 in UTC (lib.exports), whichever fast path writes it.
+    settings.TIME_ZONE = "America/New_York"
+    at = datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)
+    Subscriber.objects.create(mobile="+12125551212", first_seen_at=at, last_seen_at=at)
+
+    response = reader.get(URL, {"format": "csv"})
+
+    header, row = b"".join(response.streaming_content).decode().splitlines()
+    assert header.startswith("id,mobile,country,carrier,first_seen_at,last_seen_at,")
+    assert ",2026-01-02T03:04:05.120000+00:00,2026-01-02T03:04:05.120000+00:00," in row
