@@ -1,14 +1,39 @@
-"""Poll results: votes, unique voters and shares per choice, as the admin and API show them."""
+"""Poll results: votes, unique voters and shares per choice, as the admin and API show them.
 
+The figures come from the counters the database keeps per choice and hour (campaigns/tallies.py):
+every vote over any range; each subscriber's latest vote and distinct voters over any range
+that runs to the poll's last vote (the whole poll, "since Monday", live mode). Edges that are
+not on whole UTC hours (time zones with :30 offsets, a custom range's minutes) are counted from
+the responses of those hours only. The one case the counters cannot answer, latest votes and
+voters in a range that ends before the poll's last vote, scans the votes in the range
+(scan_tally(); PostgreSQL's shapes stream over an index).
+"""
+
+from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Max, Min, QuerySet, Window
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
-from campaigns.models import Campaign, PollChoice, PollResponse
+from campaigns.models import Campaign, PollChoice, PollResponse, PollTally
 from subscribers.models import Subscriber
 
 
@@ -142,11 +167,117 @@ def _tally_orm(campaign, counting, since, until) -> tuple[dict, int]:
     return counts, voters
 
 
-def _tally(campaign, counting, since, until) -> tuple[dict, int]:
-    """({choice id: (votes, voters)}, voters overall)."""
+def scan_tally(campaign, counting, since, until) -> tuple[dict, int]:
+    """({choice id: (votes, voters)}, voters overall), counted from the votes in the range."""
     if _use_sql():
         return _tally_sql(campaign, counting, since, until)
     return _tally_orm(campaign, counting, since, until)
+
+
+def _use_tallies() -> bool:
+    return True
+
+
+HOUR = timedelta(hours=1)
+COLUMNS = ("votes", "latest", "voters")
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def runs_to_the_end(campaign, until) -> bool:
+    """Is [since, until) the same as [since, ∞): no vote at or after `until`?"""
+    return (
+        until is None
+        or not PollResponse.objects.filter(campaign=campaign, received_at__gte=until).exists()
+    )
+
+
+def _later_vote(same: tuple[str, ...], tie_on_id: bool) -> Exists:
+    """A vote by the same subscriber (and `same` fields) received after this one."""
+    later = Q(received_at__gt=OuterRef("received_at"))
+    if tie_on_id:
+        later |= Q(received_at=OuterRef("received_at"), id__gt=OuterRef("id"))
+    return Exists(PollResponse.objects.filter(later, **{field: OuterRef(field) for field in same}))
+
+
+def _edge_counts(campaign, pieces: list[tuple], column: str) -> Counter:
+    """{(interval, choice id): n} for the pieces of hours cut by a range's edges, counted
+    from those hours' responses as the counters count them: (low, high, interval) pieces."""
+    within = Q()
+    for low, high, _ in pieces:
+        within |= Q(received_at__gte=low, received_at__lt=high)
+    piece = Case(
+        *(When(received_at__gte=lo, received_at__lt=hi, then=Value(n)) for lo, hi, n in pieces)
+    )
+    votes = PollResponse.objects.filter(within, campaign=campaign)
+    count = Count("id")
+    if column == "latest":
+        votes = votes.filter(~_later_vote(("campaign", "subscriber"), tie_on_id=True))
+    elif column == "voters":
+        votes = votes.filter(~_later_vote(("campaign", "choice", "subscriber"), tie_on_id=False))
+        count = Count("subscriber", distinct=True)
+    rows = votes.annotate(piece=piece).values_list("piece", "choice").annotate(n=count).order_by()
+    return Counter({(interval, choice): n for interval, choice, n in rows})
+
+
+def tally_counts(campaign, bounds: list, columns=COLUMNS) -> dict[str, Counter]:
+    """{column: {(interval, choice id): n}} for the intervals [bounds[i], bounds[i + 1]),
+    from the counters; the first and last bounds may be None (open).
+
+    `latest` and `voters` are right only when the last interval runs to the end of the poll
+    (runs_to_the_end()): the counters place each subscriber at their latest vote."""
+    inner = bounds[1:-1]
+    finite = [b for b in bounds if b is not None]
+    cut = {_hour(b) for b in finite if b != _hour(b)}  # hours an edge falls inside
+    rows = PollTally.objects.filter(campaign=campaign)
+    if bounds[0] is not None:
+        rows = rows.filter(hour__gte=_hour(bounds[0]))
+    if bounds[-1] is not None:
+        rows = rows.filter(hour__lt=bounds[-1])
+    if cut:
+        rows = rows.exclude(hour__in=cut)
+    sums = {column: Sum(column) for column in columns}
+    found = {column: Counter() for column in columns}
+    for row in rows.values("hour", "choice").annotate(**sums).order_by():
+        interval = bisect_right(inner, row["hour"])
+        for column in columns:
+            if row[column]:
+                found[column][(interval, row["choice"])] += row[column]
+    pieces = []
+    for hour in sorted(cut):
+        edges = sorted({hour, hour + HOUR, *(b for b in finite if hour < b < hour + HOUR)})
+        for low, high in zip(edges, edges[1:], strict=False):
+            if (bounds[0] is None or low >= bounds[0]) and (
+                bounds[-1] is None or high <= bounds[-1]
+            ):
+                pieces.append((low, high, bisect_right(inner, low)))
+    if pieces:
+        for column in columns:
+            found[column].update(_edge_counts(campaign, pieces, column))
+    return found
+
+
+def _counters_tally(campaign, counting, since, until) -> tuple[dict, int]:
+    """scan_tally()'s figures from the counters, for a range that runs to the poll's end."""
+    found = tally_counts(campaign, [since, until])
+    by_choice = {
+        column: {choice: n for (_, choice), n in found[column].items()} for column in COLUMNS
+    }
+    voters = sum(by_choice["latest"].values())
+    if counting == Counting.LATEST:
+        # One vote per subscriber: a choice's votes are its voters.
+        return {choice: (n, n) for choice, n in by_choice["latest"].items()}, voters
+    votes, per_choice = by_choice["votes"], by_choice["voters"]
+    return {c: (votes.get(c, 0), per_choice.get(c, 0)) for c in votes.keys() | per_choice}, voters
+
+
+def _tally(campaign, counting, since, until) -> tuple[dict, int]:
+    """({choice id: (votes, voters)}, voters overall)."""
+    if _use_tallies() and runs_to_the_end(campaign, until):
+        return _counters_tally(campaign, counting, since, until)
+    return scan_tally(campaign, counting, since, until)
 
 
 def poll_results(campaign, counting=Counting.ALL, since=None, until=None) -> PollResults:
@@ -189,59 +320,6 @@ def _period_starts(first: datetime, end: datetime, unit: str) -> list[datetime]:
     return starts
 
 
-def _votes_per_period_sql(campaign, unit, first, until, last) -> list[dict]:
-    """PostgreSQL, every vote: one indexed range count per period.
-
-    Grouping by date_trunc() sorted every vote of the range (the planner expects as many
-    groups as timestamps, so it will not hash); counting each period's slice of the
-    (campaign, received_at) index reads the same entries once, in order, with no sort.
-    """
-    end = until or last + timedelta(microseconds=1)
-    starts = _period_starts(first, end, unit)
-    # Each slice is clipped to the range: the first period may start before `since`.
-    lows = [max(start, first) for start in starts]
-    highs = [min(start, end) for start in starts[1:]] + [end]
-    rows = _fetch(
-        f"SELECT (SELECT COUNT(*) FROM {PollResponse._meta.db_table} "  # noqa: S608
-        "WHERE campaign_id = %s AND received_at >= low AND received_at < high) "
-        "FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS p(low, high, n) "
-        "ORDER BY n",
-        [campaign.pk, lows, highs],
-    )
-    # As the grouped query: only periods with votes.
-    return [{"period": start, "votes": n} for start, (n,) in zip(starts, rows, strict=True) if n]
-
-
-def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> list[dict]:
-    """[{"period": datetime, "votes": n}], hourly for ranges up to three days, else daily."""
-    first, last = since, until
-    if first is None or last is None:
-        # The span of the votes received decides the unit; one cheap indexed query.
-        bounds = responses_in_range(campaign, since, until).aggregate(
-            first=Min("received_at"), last=Max("received_at")
-        )
-        first, last = first or bounds["first"], last or bounds["last"]
-    unit = "hour" if first and last and last - first <= timedelta(days=3) else "day"
-    if counting == Counting.ALL and _use_sql() and first and last:
-        return _votes_per_period_sql(campaign, unit, since or first, until, last)
-    if counting == Counting.LATEST and _use_sql():
-        tz = timezone.get_current_timezone()
-        latest, params = _latest_votes_sql(campaign, since, until)
-        rows = _fetch(
-            "SELECT date_trunc(%s, received_at AT TIME ZONE %s) AS period, COUNT(*) "  # noqa: S608
-            f"FROM ({latest}) l GROUP BY 1 ORDER BY 1",
-            [unit, str(tz), *params],
-        )
-        return [{"period": timezone.make_aware(period, tz), "votes": n} for period, n in rows]
-    return list(
-        counted_responses(campaign, counting, since, until)
-        .annotate(period=Trunc("received_at", unit))
-        .values("period")
-        .annotate(votes=Count("id"))
-        .order_by("period")
-    )
-
-
 @dataclass(frozen=True)
 class Timeline:
     unit: str  # "hour" or "day"
@@ -259,8 +337,14 @@ def timeline_by_choice(campaign, counting=Counting.ALL, since=None, until=None) 
     first, last = since or bounds["first"], until or bounds["last"]
     unit = "hour" if last - first <= timedelta(days=3) else "day"
     periods = _period_starts(first, until or bounds["last"] + timedelta(microseconds=1), unit)
-    index = {period: n for n, period in enumerate(periods)}
     votes: dict[int, list[int]] = {}
+    if _use_tallies() and (counting == Counting.ALL or runs_to_the_end(campaign, until)):
+        column = "votes" if counting == Counting.ALL else "latest"
+        found = tally_counts(campaign, [since, *periods[1:], until], (column,))[column]
+        for (n, choice), count in found.items():
+            votes.setdefault(choice, [0] * len(periods))[n] += count
+        return Timeline(unit, periods, votes)
+    index = {period: n for n, period in enumerate(periods)}
     rows = (
         counted_responses(campaign, counting, since, until)
         .annotate(period=Trunc("received_at", unit))
@@ -272,6 +356,19 @@ def timeline_by_choice(campaign, counting=Counting.ALL, since=None, until=None) 
         series = votes.setdefault(choice, [0] * len(periods))
         series[index[timezone.localtime(period)]] += n
     return Timeline(unit, periods, votes)
+
+
+def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> list[dict]:
+    """[{"period": datetime, "votes": n}] for the periods with votes, all choices together."""
+    timeline = timeline_by_choice(campaign, counting, since, until)
+    totals = [
+        sum(series[n] for series in timeline.votes.values()) for n in range(len(timeline.periods))
+    ]
+    return [
+        {"period": period, "votes": total}
+        for period, total in zip(timeline.periods, totals, strict=True)
+        if total
+    ]
 
 
 def new_and_returning(campaign, since=None, until=None) -> tuple[int, int]:
