@@ -145,4 +145,3 @@ def test_the_command_refuses_a_campaign_that_is_no_poll(poll):
 
     with pytest.raises(Exception, match=f"No poll with id {info.pk}"):
         call_command("rebuild_poll_tallies", "--campaign", str(info.pk))
-
