@@ -4,11 +4,12 @@ retries, spooled and reprocessed callbacks, deletions and edits in bulk."""
 
 import random
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from callbacks import spool
 from callbacks.models import CallbackEvent, Endpoint, Outcome
@@ -145,3 +146,40 @@ def test_the_command_refuses_a_campaign_that_is_no_poll(poll):
 
     with pytest.raises(Exception, match=f"No poll with id {info.pk}"):
         call_command("rebuild_poll_tallies", "--campaign", str(info.pk))
+
+
+def test_a_vote_written_while_another_of_the_same_voter_is_uncommitted_counts_after_it(poll):
+    """Two writers (not the callback pipeline, which queues on the subscriber's row) add votes
+    of one subscriber at once: the second waits for the first to commit, then counts on top."""
+    voter = Subscriber.objects.create(mobile="+12125550001")
+    endpoint, choice = Endpoint.objects.get(), PollChoice.objects.get(reply="A")
+    inserted, errors = threading.Event(), []
+
+    def add_vote(at: datetime, hold: threading.Event | None) -> None:
+        try:
+            with transaction.atomic():
+                event = CallbackEvent.objects.create(
+                    endpoint=endpoint, kind=Kind.POLL, method="GET", received_at=at
+                )
+                PollResponse.objects.create(
+                    campaign=poll, subscriber=voter, callback=event, choice=choice, received_at=at
+                )
+                if hold is not None:
+                    hold.set()
+                    time.sleep(0.5)  # the other writer is now counting, or waiting to
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=add_vote, args=(START, inserted))
+    first.start()
+    assert inserted.wait(timeout=30)
+    second = threading.Thread(target=add_vote, args=(START + timedelta(hours=2), None))
+    second.start()
+    first.join()
+    second.join()
+
+    assert errors == []
+    counted = assert_counters_match_a_recount(poll)
+    assert sum(latest for _, latest, _ in counted.values()) == 1
