@@ -200,7 +200,9 @@ def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
     if results:
         choices = [r.choice for r in results.choices]
         timeline = timeline_by_choice(campaign, results.counting, results.since, results.until)
-        new, returning = new_and_returning(campaign, results.since, results.until)
+        new, returning = new_and_returning(
+            campaign, results.since, results.until, voters=results.voters
+        )
         context |= {
             "since_day": form.cleaned_data.get("since"),
             "until_day": form.cleaned_data.get("until"),

@@ -333,11 +333,11 @@ class PollResponse(Response):
 
 
 class PollTally(models.Model):
-    """A poll's votes counted per choice and hour (UTC) as they arrive, by the database.
+    """A poll's votes counted per choice and quarter hour (UTC) as they arrive, by the database.
 
     Triggers from the migration keep these rows exact whoever writes the responses; see
     campaigns/tallies.py for what each counter means and how ranges are read from them.
-    Each (campaign, hour, choice) has up to SLOTS rows (by subscriber), so concurrent votes
+    Each (campaign, quarter, choice) has up to SLOTS rows (by subscriber), so concurrent votes
     for the same choice do not queue on one row; readers sum them.
     """
 
@@ -349,24 +349,24 @@ class PollTally(models.Model):
     choice = models.ForeignKey(
         PollChoice, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
-    hour = models.DateTimeField(help_text="The start of the hour, UTC.")
+    quarter = models.DateTimeField(help_text="The start of the quarter hour, UTC.")
     slot = models.SmallIntegerField()
-    # Every vote received in the hour.
+    # Every vote received in the quarter hour.
     votes = models.IntegerField(default=0)
-    # Subscribers whose latest vote in the poll was received in the hour, for this choice.
+    # Subscribers whose latest vote in the poll was received in the quarter, for this choice.
     latest = models.IntegerField(default=0)
-    # Subscribers whose latest vote for this choice was received in the hour.
+    # Subscribers whose latest vote for this choice was received in the quarter.
     voters = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=("campaign", "hour", "choice", "slot"), name="polltally_key"
+                fields=("campaign", "quarter", "choice", "slot"), name="polltally_key"
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.campaign_id} {self.hour:%Y-%m-%d %H:00} {self.choice_id}: {self.votes}"
+        return f"{self.campaign_id} {self.quarter:%Y-%m-%d %H:%M} {self.choice_id}: {self.votes}"
 
 
 class InfoRequest(Response):

@@ -1,12 +1,13 @@
 """Poll results: votes, unique voters and shares per choice, as the admin and API show them.
 
-The figures come from the counters the database keeps per choice and hour (campaigns/tallies.py):
+The figures come from the counters the database keeps per choice and quarter hour
+(campaigns/tallies.py):
 every vote over any range; each subscriber's latest vote and distinct voters over any range
-that runs to the poll's last vote (the whole poll, "since Monday", live mode). Edges that are
-not on whole UTC hours (time zones with :30 offsets, a custom range's minutes) are counted from
-the responses of those hours only. The one case the counters cannot answer, latest votes and
-voters in a range that ends before the poll's last vote, scans the votes in the range
-(scan_tally(); PostgreSQL's shapes stream over an index).
+that runs to the poll's last vote (the whole poll, "since Monday", live mode). Every time
+zone's hours and days start on a quarter hour; edges that do not (a custom range's minutes)
+are counted from the responses of those quarter hours only. The one case the counters cannot
+answer, latest votes and voters in a range that ends before the poll's last vote, scans the
+votes in the range (scan_tally(); PostgreSQL's shapes stream over an index).
 """
 
 from bisect import bisect_right
@@ -178,12 +179,13 @@ def _use_tallies() -> bool:
     return True
 
 
-HOUR = timedelta(hours=1)
+QUARTER = timedelta(minutes=15)
 COLUMNS = ("votes", "latest", "voters")
 
 
-def _hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+def _quarter(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
 
 
 def runs_to_the_end(campaign, until) -> bool:
@@ -203,8 +205,8 @@ def _later_vote(same: tuple[str, ...], tie_on_id: bool) -> Exists:
 
 
 def _edge_counts(campaign, pieces: list[tuple], column: str) -> Counter:
-    """{(interval, choice id): n} for the pieces of hours cut by a range's edges, counted
-    from those hours' responses as the counters count them: (low, high, interval) pieces."""
+    """{(interval, choice id): n} for the pieces of quarter hours cut by a range's edges,
+    counted from their responses as the counters count them: (low, high, interval) pieces."""
     within = Q()
     for low, high, _ in pieces:
         within |= Q(received_at__gte=low, received_at__lt=high)
@@ -230,24 +232,25 @@ def tally_counts(campaign, bounds: list, columns=COLUMNS) -> dict[str, Counter]:
     (runs_to_the_end()): the counters place each subscriber at their latest vote."""
     inner = bounds[1:-1]
     finite = [b for b in bounds if b is not None]
-    cut = {_hour(b) for b in finite if b != _hour(b)}  # hours an edge falls inside
+    cut = {_quarter(b) for b in finite if b != _quarter(b)}  # quarters an edge falls inside
     rows = PollTally.objects.filter(campaign=campaign)
     if bounds[0] is not None:
-        rows = rows.filter(hour__gte=_hour(bounds[0]))
+        rows = rows.filter(quarter__gte=_quarter(bounds[0]))
     if bounds[-1] is not None:
-        rows = rows.filter(hour__lt=bounds[-1])
+        rows = rows.filter(quarter__lt=bounds[-1])
     if cut:
-        rows = rows.exclude(hour__in=cut)
+        rows = rows.exclude(quarter__in=cut)
     sums = {column: Sum(column) for column in columns}
     found = {column: Counter() for column in columns}
-    for row in rows.values("hour", "choice").annotate(**sums).order_by():
-        interval = bisect_right(inner, row["hour"])
+    for row in rows.values("quarter", "choice").annotate(**sums).order_by():
+        interval = bisect_right(inner, row["quarter"])
         for column in columns:
             if row[column]:
                 found[column][(interval, row["choice"])] += row[column]
     pieces = []
-    for hour in sorted(cut):
-        edges = sorted({hour, hour + HOUR, *(b for b in finite if hour < b < hour + HOUR)})
+    for quarter in sorted(cut):
+        end = quarter + QUARTER
+        edges = sorted({quarter, end, *(b for b in finite if quarter < b < end)})
         for low, high in zip(edges, edges[1:], strict=False):
             if (bounds[0] is None or low >= bounds[0]) and (
                 bounds[-1] is None or high <= bounds[-1]
@@ -371,14 +374,19 @@ def votes_over_time(campaign, counting=Counting.ALL, since=None, until=None) -> 
     ]
 
 
-def new_and_returning(campaign, since=None, until=None) -> tuple[int, int]:
+def new_and_returning(campaign, since=None, until=None, voters=None) -> tuple[int, int]:
     """(new, returning) voters in the range: new ones were first seen by the CRM in the range
-    (or, over all time, since the poll's first vote); returning ones knew us before."""
+    (or, over all time, since the poll's first vote); returning ones knew us before.
+
+    `voters`: the distinct voters in the range when the caller has them (poll_results()
+    counts them from the counters); the new ones are then looked up from the subscribers
+    first seen since the start, each probing its votes through an index."""
     votes = responses_in_range(campaign, since, until)
     start = since or votes.aggregate(first=Min("received_at"))["first"]
     if start is None:
         return 0, 0
-    voters = votes.values("subscriber").distinct()
-    total = voters.count()
-    new = Subscriber.objects.filter(id__in=voters, first_seen_at__gte=start).count()
-    return new, total - new
+    if voters is None:
+        voters = votes.values("subscriber").distinct().count()
+    voted = Exists(votes.filter(subscriber=OuterRef("pk")))
+    new = Subscriber.objects.filter(voted, first_seen_at__gte=start).count()
+    return new, voters - new

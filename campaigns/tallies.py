@@ -1,11 +1,13 @@
 """Poll counters kept by the database as votes arrive (campaigns_polltally), and their rebuild.
 
-One row per (campaign, hour UTC, choice, slot) holds three counts:
-- votes: the votes received in that hour;
-- latest: subscribers whose latest vote in the poll (by received_at, then id) is in that hour
-  and for that choice;
-- voters: subscribers whose latest vote *for that choice* is in that hour.
-`votes` adds up over any range of whole hours. `latest` and `voters` answer "each
+One row per (campaign, quarter hour UTC, choice, slot) holds three counts:
+- votes: the votes received in that quarter hour;
+- latest: subscribers whose latest vote in the poll (by received_at, then id) is in that
+  quarter hour and for that choice;
+- voters: subscribers whose latest vote *for that choice* is in that quarter hour.
+Quarter hours, not hours: every time zone's days and hours start on one (India's at :30 UTC,
+Nepal's at :45), so a chart's days in any zone are whole quarters. `votes` adds up over any
+range of whole quarters. `latest` and `voters` answer "each
 subscriber's latest vote" and "distinct voters" for every range that runs to the end of the
 poll (the whole poll, "since Monday", live mode): a subscriber voted in [since, end) exactly
 when their latest vote is at or after `since`. campaigns/results.py reads them.
@@ -35,30 +37,33 @@ COLUMNS = "id, campaign_id, subscriber_id, choice_id, received_at"
 BULK = 64
 # The advisory lock (one bigint key) that bulk writers hold exclusively, others shared.
 PG_GLOBAL_LOCK = 7_460_105_017
-HOUR = {
-    "postgresql": "date_trunc('hour', received_at, 'UTC')",
-    "sqlite": "substr(received_at, 1, 13) || ':00:00'",
+# The quarter hour a response was received in, whatever the session's time zone.
+QUARTER = {
+    "postgresql": "date_bin('15 minutes', received_at, TIMESTAMPTZ '2000-01-01 00:00+00')",
+    # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC).
+    "sqlite": "substr(received_at, 1, 14) || substr('0' || "
+    "(CAST(substr(received_at, 15, 2) AS INTEGER) / 15 * 15), -2) || ':00'",
 }
 EMPTY = f"(SELECT {COLUMNS} FROM {RESPONSES} WHERE 1 = 0)"  # noqa: S608
 
 
 def counts_sql(rows: str, vendor: str) -> str:
-    """(campaign_id, choice_id, hour, slot, votes, latest, voters) from `rows`, a relation of
+    """(campaign_id, choice_id, quarter, slot, votes, latest, voters) from `rows`, a relation of
     responses with a `sign` (+1 counts a response, -1 takes it away)."""
     return f"""
-    SELECT campaign_id, choice_id, hour, slot, SUM(sign) AS votes,
+    SELECT campaign_id, choice_id, quarter, slot, SUM(sign) AS votes,
         SUM(CASE WHEN by_voter = 1 THEN sign ELSE 0 END) AS latest,
         SUM(CASE WHEN by_choice = 1 THEN sign ELSE 0 END) AS voters
     FROM (
-        SELECT campaign_id, choice_id, {HOUR[vendor]} AS hour, subscriber_id & {SLOTS - 1} AS slot,
-            sign,
+        SELECT campaign_id, choice_id, {QUARTER[vendor]} AS quarter,
+            subscriber_id & {SLOTS - 1} AS slot, sign,
             ROW_NUMBER() OVER (PARTITION BY sign, campaign_id, subscriber_id
                                ORDER BY received_at DESC, id DESC) AS by_voter,
             ROW_NUMBER() OVER (PARTITION BY sign, campaign_id, choice_id, subscriber_id
                                ORDER BY received_at DESC, id DESC) AS by_choice
         FROM {rows} AS signed
     ) AS ranked
-    GROUP BY campaign_id, choice_id, hour, slot
+    GROUP BY campaign_id, choice_id, quarter, slot
     """  # noqa: S608
 
 
@@ -85,11 +90,11 @@ def changes_sql(new: str, old: str, vendor: str) -> str:
 def add_sql(counts: str) -> str:
     """Add these counts to the counters, in key order (concurrent writers cannot deadlock)."""
     return f"""
-    INSERT INTO {TALLY} (campaign_id, hour, choice_id, slot, votes, latest, voters)
-    SELECT campaign_id, hour, choice_id, slot, votes, latest, voters FROM ({counts}) AS counts
+    INSERT INTO {TALLY} (campaign_id, quarter, choice_id, slot, votes, latest, voters)
+    SELECT campaign_id, quarter, choice_id, slot, votes, latest, voters FROM ({counts}) AS counts
     WHERE votes <> 0 OR latest <> 0 OR voters <> 0
-    ORDER BY campaign_id, hour, choice_id, slot
-    ON CONFLICT (campaign_id, hour, choice_id, slot) DO UPDATE SET
+    ORDER BY campaign_id, quarter, choice_id, slot
+    ON CONFLICT (campaign_id, quarter, choice_id, slot) DO UPDATE SET
         votes = {TALLY}.votes + excluded.votes,
         latest = {TALLY}.latest + excluded.latest,
         voters = {TALLY}.voters + excluded.voters
@@ -219,12 +224,12 @@ def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
 
 
 def recount(campaign_id: int) -> dict[tuple, tuple[int, int, int]]:
-    """{(hour, choice id): (votes, latest, voters)} counted from the responses now, slots
+    """{(quarter, choice id): (votes, latest, voters)} counted from the responses now, slots
     summed: what the counters must hold (the tests and the rebuild command compare)."""
     rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} WHERE campaign_id = %s)"  # noqa: S608
     sql = (
-        f"SELECT hour, choice_id, SUM(votes), SUM(latest), SUM(voters) FROM "  # noqa: S608
-        f"({counts_sql(rows, connection.vendor)}) AS c GROUP BY hour, choice_id"
+        f"SELECT quarter, choice_id, SUM(votes), SUM(latest), SUM(voters) FROM "  # noqa: S608
+        f"({counts_sql(rows, connection.vendor)}) AS c GROUP BY quarter, choice_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [campaign_id])
@@ -234,8 +239,8 @@ def recount(campaign_id: int) -> dict[tuple, tuple[int, int, int]]:
 def stored(campaign_id: int) -> dict[tuple, tuple[int, int, int]]:
     """The counters as stored, in recount()'s shape."""
     sql = (
-        f"SELECT hour, choice_id, SUM(votes), SUM(latest), SUM(voters) FROM {TALLY} "  # noqa: S608
-        "WHERE campaign_id = %s GROUP BY hour, choice_id"
+        f"SELECT quarter, choice_id, SUM(votes), SUM(latest), SUM(voters) FROM {TALLY} "  # noqa: S608
+        "WHERE campaign_id = %s GROUP BY quarter, choice_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [campaign_id])
@@ -244,11 +249,11 @@ def stored(campaign_id: int) -> dict[tuple, tuple[int, int, int]]:
 
 def _nonzero(rows) -> dict:
     def moment(value):
-        # SQLite hands back text; either way, a naive or aware UTC hour, compared as text.
+        # SQLite hands back text; either way, a naive or aware UTC time, compared as text.
         return str(parse_datetime(value) if isinstance(value, str) else value)[:19]
 
     return {
-        (moment(hour), choice): (int(v), int(lt), int(vs))
-        for hour, choice, v, lt, vs in rows
+        (moment(quarter), choice): (int(v), int(lt), int(vs))
+        for quarter, choice, v, lt, vs in rows
         if v or lt or vs
     }

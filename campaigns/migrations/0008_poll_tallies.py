@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             name='PollTally',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField(help_text='The start of the hour, UTC.')),
+                ('quarter', models.DateTimeField(help_text='The start of the quarter hour, UTC.')),
                 ('slot', models.SmallIntegerField()),
                 ('votes', models.IntegerField(default=0)),
                 ('latest', models.IntegerField(default=0)),
@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('choice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='campaigns.pollchoice', db_constraint=False)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('campaign', 'hour', 'choice', 'slot'), name='polltally_key')],
+                'constraints': [models.UniqueConstraint(fields=('campaign', 'quarter', 'choice', 'slot'), name='polltally_key')],
             },
         ),
         # The database counts every vote from now on, and those already there once.
