@@ -37,12 +37,12 @@ COLUMNS = "id, campaign_id, subscriber_id, choice_id, received_at"
 BULK = 64
 # The advisory lock (one bigint key) that bulk writers hold exclusively, others shared.
 PG_GLOBAL_LOCK = 7_460_105_017
-# The quarter hour a response was received in, whatever the session's time zone.
+# The quarter hour of a time ({at}), whatever the session's time zone.
 QUARTER = {
-    "postgresql": "date_bin('15 minutes', received_at, TIMESTAMPTZ '2000-01-01 00:00+00')",
+    "postgresql": "date_bin('15 minutes', {at}, TIMESTAMPTZ '2000-01-01 00:00+00')",
     # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC).
-    "sqlite": "substr(received_at, 1, 14) || substr('0' || "
-    "(CAST(substr(received_at, 15, 2) AS INTEGER) / 15 * 15), -2) || ':00'",
+    "sqlite": "substr({at}, 1, 14) || substr('0' || "
+    "(CAST(substr({at}, 15, 2) AS INTEGER) / 15 * 15), -2) || ':00'",
 }
 EMPTY = f"(SELECT {COLUMNS} FROM {RESPONSES} WHERE 1 = 0)"  # noqa: S608
 
@@ -55,7 +55,7 @@ def counts_sql(rows: str, vendor: str) -> str:
         SUM(CASE WHEN by_voter = 1 THEN sign ELSE 0 END) AS latest,
         SUM(CASE WHEN by_choice = 1 THEN sign ELSE 0 END) AS voters
     FROM (
-        SELECT campaign_id, choice_id, {QUARTER[vendor]} AS quarter,
+        SELECT campaign_id, choice_id, {QUARTER[vendor].format(at="received_at")} AS quarter,
             subscriber_id & {SLOTS - 1} AS slot, sign,
             ROW_NUMBER() OVER (PARTITION BY sign, campaign_id, subscriber_id
                                ORDER BY received_at DESC, id DESC) AS by_voter,
@@ -87,6 +87,39 @@ def changes_sql(new: str, old: str, vendor: str) -> str:
     return counts_sql(rows, vendor)
 
 
+def one_vote_sql(vendor: str, id: str, campaign: str, subscriber: str, choice: str, at: str):
+    """changes_sql() for one inserted vote (the callback's case), from two index probes
+    instead of the voter's votes: it becomes the voter's latest if it beats their latest
+    other vote (p), and their latest for its choice if it is later than that one (q)."""
+    theirs = (
+        f"FROM {RESPONSES} WHERE campaign_id = {campaign} AND subscriber_id = {subscriber} "  # noqa: S608
+        f"AND id <> {id}"
+    )
+    state = (
+        f"FROM (SELECT 1 AS one) AS base LEFT JOIN (SELECT id, received_at, choice_id {theirs} "
+        f"ORDER BY received_at DESC, id DESC LIMIT 1) AS p ON 1 = 1 "
+        f"CROSS JOIN (SELECT MAX(received_at) AS received_at {theirs} "
+        f"AND choice_id = {choice}) AS q"
+    )
+    beats_p = f"(p.id IS NULL OR p.received_at < {at} OR (p.received_at = {at} AND p.id < {id}))"
+    beats_q = f"(q.received_at IS NULL OR q.received_at < {at})"
+    quarter = QUARTER[vendor]
+    deltas = (
+        f"SELECT {choice} AS choice_id, {quarter.format(at=at)} AS quarter, 1 AS votes, "  # noqa: S608
+        f"CASE WHEN {beats_p} THEN 1 ELSE 0 END AS latest, "
+        f"CASE WHEN {beats_q} THEN 1 ELSE 0 END AS voters {state} "
+        f"UNION ALL SELECT p.choice_id, {quarter.format(at='p.received_at')}, 0, -1, 0 {state} "
+        f"WHERE p.id IS NOT NULL AND {beats_p} "
+        f"UNION ALL SELECT {choice}, {quarter.format(at='q.received_at')}, 0, 0, -1 {state} "
+        f"WHERE q.received_at IS NOT NULL AND {beats_q}"
+    )
+    return add_sql(
+        f"SELECT {campaign} AS campaign_id, choice_id, quarter, "  # noqa: S608
+        f"{subscriber} & {SLOTS - 1} AS slot, SUM(votes) AS votes, SUM(latest) AS latest, "
+        f"SUM(voters) AS voters FROM ({deltas}) AS d GROUP BY choice_id, quarter"
+    )
+
+
 def add_sql(counts: str) -> str:
     """Add these counts to the counters, in key order (concurrent writers cannot deadlock)."""
     return f"""
@@ -112,11 +145,25 @@ def _pg_function(op: str, new: str, old: str) -> str:
             "FROM (o.campaign_id, o.subscriber_id, o.choice_id, o.received_at)) "
             "THEN RETURN NULL; END IF;"
         )
+    one_vote = ""
+    if op == "insert":
+        # One row, as a callback inserts it: two index probes instead of the voter's votes.
+        one_vote = f"""
+        IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 2) AS c) = 1 THEN
+            SELECT {COLUMNS} INTO new_vote FROM new_rows;
+            PERFORM pg_advisory_xact_lock_shared({PG_GLOBAL_LOCK});
+            PERFORM pg_advisory_xact_lock((new_vote.campaign_id & 2147483647)::int,
+                                          (new_vote.subscriber_id & 2147483647)::int);
+            {one_vote_sql("postgresql", *(f"new_vote.{c}" for c in COLUMNS.split(", ")))};
+            RETURN NULL;
+        END IF;"""  # noqa: S608
     return f"""
     CREATE OR REPLACE FUNCTION campaigns_polltally_{op}() RETURNS trigger
     LANGUAGE plpgsql AS $$
+    DECLARE
+        new_vote record;
     BEGIN
-        {unchanged}
+        {unchanged}{one_vote}
         IF (SELECT count(*) FROM (SELECT 1 FROM {changed} AS c LIMIT {BULK + 1}) AS c) > {BULK}
         THEN
             PERFORM pg_advisory_xact_lock({PG_GLOBAL_LOCK});
@@ -170,10 +217,15 @@ def trigger_statements(vendor: str) -> list[str]:
             ]
         else:
             event = f"UPDATE OF {MOVED}" if op == "update" else op.upper()
+            if op == "insert":
+                # SQLite fires row triggers row by row: every insert is one vote's.
+                count = one_vote_sql("sqlite", *(f"NEW.{c}" for c in COLUMNS.split(", ")))
+            else:
+                count = add_sql(changes_sql(*lite, "sqlite"))
             statements += [
                 f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op}",
                 f"CREATE TRIGGER {RESPONSES}_tally_{op} AFTER {event} ON {RESPONSES} "
-                f"FOR EACH ROW BEGIN {add_sql(changes_sql(*lite, 'sqlite'))}; END",
+                f"FOR EACH ROW BEGIN {count}; END",
             ]
     return statements
 

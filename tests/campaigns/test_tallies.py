@@ -117,6 +117,28 @@ def test_counters_stay_exact_whoever_writes_the_votes(poll, settings, tmp_path):
     assert tallies.stored(poll.pk) == before
 
 
+def test_votes_inserted_in_one_statement_count_as_one_at_a_time(poll):
+    voter = Subscriber.objects.create(mobile="+12125550001")
+    endpoint = Endpoint.objects.get()
+    choices = list(PollChoice.objects.filter(campaign=poll))
+    receive(Kind.POLL, at=START + timedelta(hours=5), mobile="+12125550001", reply="B", **PARAMS)
+    times = [START + timedelta(minutes=m) for m in (0, 600, 7, 600, 30)]  # a tie, out of order
+    events = CallbackEvent.objects.bulk_create(
+        CallbackEvent(endpoint=endpoint, kind=Kind.POLL, method="GET", received_at=at)
+        for at in times
+    )
+
+    PollResponse.objects.bulk_create(
+        PollResponse(
+            campaign=poll, subscriber=voter, callback=event, choice=choices[n % 2], received_at=at
+        )
+        for n, (event, at) in enumerate(zip(events, times, strict=True))
+    )
+
+    counted = assert_counters_match_a_recount(poll)
+    assert sum(votes for votes, _, _ in counted.values()) == 6
+
+
 def test_the_rebuild_restores_counters_that_drifted(poll):
     receive(Kind.POLL, at=START, mobile="+12125550001", reply="A", **PARAMS)
     receive(Kind.POLL, at=START + timedelta(hours=1), mobile="+12125550001", reply="B", **PARAMS)
