@@ -242,8 +242,10 @@ def tally_counts(campaign, bounds: list, columns=COLUMNS) -> dict[str, Counter]:
         rows = rows.exclude(quarter__in=cut)
     sums = {column: Sum(column) for column in columns}
     found = {column: Counter() for column in columns}
-    for row in rows.values("quarter", "choice").annotate(**sums).order_by():
-        interval = bisect_right(inner, row["quarter"])
+    # One interval (the figures, not the chart): the database sums per choice alone.
+    keys = ("choice",) if not inner else ("quarter", "choice")
+    for row in rows.values(*keys).annotate(**sums).order_by():
+        interval = bisect_right(inner, row["quarter"]) if inner else 0
         for column in columns:
             if row[column]:
                 found[column][(interval, row["choice"])] += row[column]
