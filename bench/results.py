@@ -199,8 +199,9 @@ def measure(runs: int) -> list[str]:
     endpoint = f"/api/v1/campaigns/{campaign.pk}/results/"
     auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
     lines = [
-        "| Range | Counting | Admin page | Live (JSON) | API | Recount (floor) | Floor / API |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| Range | Counting | Figures from | Admin page | Live (JSON) | API | Recount (floor) "
+        "| Floor / API |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for label, admin_query, api_query in RANGES:
         for counting in ("all", "latest"):
@@ -228,8 +229,9 @@ def measure(runs: int) -> list[str]:
             )
             api_ms = cells[2] if cells[2] is not None else cells[1]
             shown = ["–" if ms is None else f"{ms:,.0f} ms" for ms in cells]
+            source = "counters" if results.runs_to_the_end(campaign, until) else "scan"
             lines.append(
-                f"| {label} | {counting} | {' | '.join(shown)} | {floor:,.0f} ms | "
+                f"| {label} | {counting} | {source} | {' | '.join(shown)} | {floor:,.0f} ms | "
                 f"{floor / api_ms:,.1f}x |"
             )
             print(lines[-1], file=sys.stderr, flush=True)
@@ -314,6 +316,23 @@ def insert_cost(inserts: int = 2000) -> list[str]:
     ]
 
 
+PREAMBLE = """# Poll results at ten million votes
+
+`bench/results.py` (PostgreSQL; `DATABASE_URL` defaults to `crm_tally_10m`, kept between runs).
+The results page, its live mode and the API's results endpoint read the counters the database
+keeps per (poll, choice, quarter hour UTC, slot) as votes arrive (`campaigns/tallies.py`,
+triggers from migration `campaigns.0008`). The floor of the same run is the recount the pages
+ran before (`campaigns.results.scan_tally`: GROUP BY over every vote in the range, index-only
+scans on PostgreSQL); the last column is how many times faster the API answers than it.
+
+- Every vote, any range: whole quarter hours from the counters, a range's edges inside a
+  quarter (a custom API range's minutes) from those quarters' votes.
+- Each subscriber's latest vote and distinct voters: from the counters whenever the range runs
+  to the poll's last vote (the whole poll, "since …", "… through today", live mode); a range
+  that ends before the poll's last vote scans its votes as before (rows marked "scan" below).
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--responses", type=int, default=10_000_000)
@@ -339,6 +358,7 @@ def main() -> None:
     ).stdout.strip()
     text = "\n".join(
         [
+            PREAMBLE,
             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores ({cpu}),"
             f" Python {platform.python_version()}, PostgreSQL {postgres} (default settings);"
             f" load average {load[0]:.1f} before, {load_after[0]:.1f} after. One poll of "

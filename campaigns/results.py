@@ -112,7 +112,8 @@ def _where(campaign, since, until) -> tuple[str, list]:
 
 
 def _latest_votes_sql(campaign, since, until) -> tuple[str, list]:
-    """PostgreSQL: each subscriber's latest vote in the range, one row per subscriber.
+    """PostgreSQL: each subscriber's latest vote in the range, one row per subscriber, with
+    its choice and time.
 
     DISTINCT ON walks the pollresponse_latest_vote index in order, so the rule costs one
     index-only scan instead of a window over a sort.
@@ -350,13 +351,24 @@ def timeline_by_choice(campaign, counting=Counting.ALL, since=None, until=None) 
             votes.setdefault(choice, [0] * len(periods))[n] += count
         return Timeline(unit, periods, votes)
     index = {period: n for n, period in enumerate(periods)}
-    rows = (
-        counted_responses(campaign, counting, since, until)
-        .annotate(period=Trunc("received_at", unit))
-        .values_list("period", "choice")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    if counting == Counting.LATEST and _use_sql():
+        # Latest votes in a range that ends before the poll does: one pass over the index.
+        tz = timezone.get_current_timezone()
+        latest, params = _latest_votes_sql(campaign, since, until)
+        found = _fetch(
+            "SELECT date_trunc(%s, received_at AT TIME ZONE %s), choice_id, COUNT(*) "  # noqa: S608
+            f"FROM ({latest}) l GROUP BY 1, 2",
+            [unit, str(tz), *params],
+        )
+        rows = [(timezone.make_aware(period, tz), choice, n) for period, choice, n in found]
+    else:
+        rows = (
+            counted_responses(campaign, counting, since, until)
+            .annotate(period=Trunc("received_at", unit))
+            .values_list("period", "choice")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
     for period, choice, n in rows:
         series = votes.setdefault(choice, [0] * len(periods))
         series[index[timezone.localtime(period)]] += n
