@@ -65,6 +65,7 @@ def assert_counters_match_a_recount(campaign: Campaign) -> dict:
 
 
 def test_counters_stay_exact_whoever_writes_the_votes(poll, settings, tmp_path):
+    settings.CALLBACK_SPOOL_DIR = tmp_path  # this test's spool, from the first callback on
     send_from_threads(threads=6, each=15)
     assert PollResponse.objects.filter(campaign=poll).count() == 90
     assert_counters_match_a_recount(poll)
@@ -85,7 +86,6 @@ def test_counters_stay_exact_whoever_writes_the_votes(poll, settings, tmp_path):
         outcome=Outcome.FAILED,
     )
     call_command("reprocess_callbacks", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    settings.CALLBACK_SPOOL_DIR = tmp_path
     event = CallbackEvent(
         endpoint=endpoint,
         kind=Kind.POLL,
