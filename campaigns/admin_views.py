@@ -224,7 +224,7 @@ def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
             campaign, results.counting, results.since, results.until, subscribers=subscribers
         )
         new, returning = new_and_returning(
-            campaign, results.since, results.until, subscribers=subscribers
+            campaign, results.since, results.until, results.voters, subscribers=subscribers
         )
         context |= {
             "since_day": form.cleaned_data.get("since"),

@@ -332,6 +332,43 @@ class PollResponse(Response):
         return f"{self.reply} from {self.subscriber_id}"
 
 
+class PollTally(models.Model):
+    """A poll's votes counted per choice and quarter hour (UTC) as they arrive, by the database.
+
+    Triggers from the migration keep these rows exact whoever writes the responses; see
+    campaigns/tallies.py for what each counter means and how ranges are read from them.
+    Each (campaign, quarter, choice) has up to SLOTS rows (by subscriber), so concurrent votes
+    for the same choice do not queue on one row; readers sum them.
+    """
+
+    # No foreign keys in the database: only the triggers write these rows, and a statement
+    # that empties every table in any order (a test's flush) must not trip over them.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    choice = models.ForeignKey(
+        PollChoice, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    quarter = models.DateTimeField(help_text="The start of the quarter hour, UTC.")
+    slot = models.SmallIntegerField()
+    # Every vote received in the quarter hour.
+    votes = models.IntegerField(default=0)
+    # Subscribers whose latest vote in the poll was received in the quarter, for this choice.
+    latest = models.IntegerField(default=0)
+    # Subscribers whose latest vote for this choice was received in the quarter.
+    voters = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("campaign", "quarter", "choice", "slot"), name="polltally_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.quarter:%Y-%m-%d %H:%M} {self.choice_id}: {self.votes}"
+
+
 class InfoRequest(Response):
     message = models.TextField(blank=True, help_text="The text of the incoming SMS.")
 

@@ -1,14 +1,40 @@
-"""Poll results: votes, unique voters and shares per choice, as the admin and API show them."""
+"""Poll results: votes, unique voters and shares per choice, as the admin and API show them.
 
+The figures come from the counters the database keeps per choice and quarter hour
+(campaigns/tallies.py):
+every vote over any range; each subscriber's latest vote and distinct voters over any range
+that runs to the poll's last vote (the whole poll, "since Monday", live mode). Every time
+zone's hours and days start on a quarter hour; edges that do not (a custom range's minutes)
+are counted from the responses of those quarter hours only. The one case the counters cannot
+answer, latest votes and voters in a range that ends before the poll's last vote, scans the
+votes in the range (scan_tally(); PostgreSQL's shapes stream over an index).
+"""
+
+from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, F, Max, Min, QuerySet, Window
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
-from campaigns.models import Campaign, PollChoice, PollResponse
+from campaigns.models import Campaign, PollChoice, PollResponse, PollTally
 from subscribers.models import Subscriber
 
 
@@ -96,7 +122,8 @@ def _where(campaign, since, until, subscribers=None) -> tuple[str, list]:
 
 
 def _latest_votes_sql(campaign, since, until, subscribers=None) -> tuple[str, list]:
-    """PostgreSQL: each subscriber's latest vote in the range, one row per subscriber.
+    """PostgreSQL: each subscriber's latest vote in the range, one row per subscriber, with
+    its choice and time.
 
     DISTINCT ON walks the pollresponse_latest_vote index in order, so the rule costs one
     index-only scan instead of a window over a sort.
@@ -153,11 +180,123 @@ def _tally_orm(campaign, counting, since, until, subscribers=None) -> tuple[dict
     return counts, voters
 
 
-def _tally(campaign, counting, since, until, subscribers=None) -> tuple[dict, int]:
-    """({choice id: (votes, voters)}, voters overall)."""
+def scan_tally(campaign, counting, since, until, subscribers=None) -> tuple[dict, int]:
+    """({choice id: (votes, voters)}, voters overall), counted from the votes in the range
+    (of `subscribers` only, when given)."""
     if _use_sql():
         return _tally_sql(campaign, counting, since, until, subscribers)
     return _tally_orm(campaign, counting, since, until, subscribers)
+
+
+def _use_tallies() -> bool:
+    return True
+
+
+QUARTER = timedelta(minutes=15)
+COLUMNS = ("votes", "latest", "voters")
+
+
+def _quarter(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
+
+
+def runs_to_the_end(campaign, until) -> bool:
+    """Is [since, until) the same as [since, ∞): no vote at or after `until`?"""
+    return (
+        until is None
+        or not PollResponse.objects.filter(campaign=campaign, received_at__gte=until).exists()
+    )
+
+
+def _later_vote(same: tuple[str, ...], tie_on_id: bool) -> Exists:
+    """A vote by the same subscriber (and `same` fields) received after this one."""
+    later = Q(received_at__gt=OuterRef("received_at"))
+    if tie_on_id:
+        later |= Q(received_at=OuterRef("received_at"), id__gt=OuterRef("id"))
+    return Exists(PollResponse.objects.filter(later, **{field: OuterRef(field) for field in same}))
+
+
+def _edge_counts(campaign, pieces: list[tuple], column: str) -> Counter:
+    """{(interval, choice id): n} for the pieces of quarter hours cut by a range's edges,
+    counted from their responses as the counters count them: (low, high, interval) pieces."""
+    within = Q()
+    for low, high, _ in pieces:
+        within |= Q(received_at__gte=low, received_at__lt=high)
+    piece = Case(
+        *(When(received_at__gte=lo, received_at__lt=hi, then=Value(n)) for lo, hi, n in pieces)
+    )
+    votes = PollResponse.objects.filter(within, campaign=campaign)
+    count = Count("id")
+    if column == "latest":
+        votes = votes.filter(~_later_vote(("campaign", "subscriber"), tie_on_id=True))
+    elif column == "voters":
+        votes = votes.filter(~_later_vote(("campaign", "choice", "subscriber"), tie_on_id=False))
+        count = Count("subscriber", distinct=True)
+    rows = votes.annotate(piece=piece).values_list("piece", "choice").annotate(n=count).order_by()
+    return Counter({(interval, choice): n for interval, choice, n in rows})
+
+
+def tally_counts(campaign, bounds: list, columns=COLUMNS) -> dict[str, Counter]:
+    """{column: {(interval, choice id): n}} for the intervals [bounds[i], bounds[i + 1]),
+    from the counters; the first and last bounds may be None (open).
+
+    `latest` and `voters` are right only when the last interval runs to the end of the poll
+    (runs_to_the_end()): the counters place each subscriber at their latest vote."""
+    inner = bounds[1:-1]
+    finite = [b for b in bounds if b is not None]
+    cut = {_quarter(b) for b in finite if b != _quarter(b)}  # quarters an edge falls inside
+    rows = PollTally.objects.filter(campaign=campaign)
+    if bounds[0] is not None:
+        rows = rows.filter(quarter__gte=_quarter(bounds[0]))
+    if bounds[-1] is not None:
+        rows = rows.filter(quarter__lt=bounds[-1])
+    if cut:
+        rows = rows.exclude(quarter__in=cut)
+    sums = {column: Sum(column) for column in columns}
+    found = {column: Counter() for column in columns}
+    # One interval (the figures, not the chart): the database sums per choice alone.
+    keys = ("choice",) if not inner else ("quarter", "choice")
+    for row in rows.values(*keys).annotate(**sums).order_by():
+        interval = bisect_right(inner, row["quarter"]) if inner else 0
+        for column in columns:
+            if row[column]:
+                found[column][(interval, row["choice"])] += row[column]
+    pieces = []
+    for quarter in sorted(cut):
+        end = quarter + QUARTER
+        edges = sorted({quarter, end, *(b for b in finite if quarter < b < end)})
+        for low, high in zip(edges, edges[1:], strict=False):
+            if (bounds[0] is None or low >= bounds[0]) and (
+                bounds[-1] is None or high <= bounds[-1]
+            ):
+                pieces.append((low, high, bisect_right(inner, low)))
+    if pieces:
+        for column in columns:
+            found[column].update(_edge_counts(campaign, pieces, column))
+    return found
+
+
+def _counters_tally(campaign, counting, since, until) -> tuple[dict, int]:
+    """scan_tally()'s figures from the counters, for a range that runs to the poll's end."""
+    found = tally_counts(campaign, [since, until])
+    by_choice = {
+        column: {choice: n for (_, choice), n in found[column].items()} for column in COLUMNS
+    }
+    voters = sum(by_choice["latest"].values())
+    if counting == Counting.LATEST:
+        # One vote per subscriber: a choice's votes are its voters.
+        return {choice: (n, n) for choice, n in by_choice["latest"].items()}, voters
+    votes, per_choice = by_choice["votes"], by_choice["voters"]
+    return {c: (votes.get(c, 0), per_choice.get(c, 0)) for c in votes.keys() | per_choice}, voters
+
+
+def _tally(campaign, counting, since, until, subscribers=None) -> tuple[dict, int]:
+    """({choice id: (votes, voters)}, voters overall). The counters hold every voter, so a
+    segment's figures (`subscribers`) are counted from its votes."""
+    if subscribers is None and _use_tallies() and runs_to_the_end(campaign, until):
+        return _counters_tally(campaign, counting, since, until)
+    return scan_tally(campaign, counting, since, until, subscribers)
 
 
 def poll_results(
@@ -203,61 +342,6 @@ def _period_starts(first: datetime, end: datetime, unit: str) -> list[datetime]:
     return starts
 
 
-def _votes_per_period_sql(campaign, unit, first, until, last) -> list[dict]:
-    """PostgreSQL, every vote: one indexed range count per period.
-
-    Grouping by date_trunc() sorted every vote of the range (the planner expects as many
-    groups as timestamps, so it will not hash); counting each period's slice of the
-    (campaign, received_at) index reads the same entries once, in order, with no sort.
-    """
-    end = until or last + timedelta(microseconds=1)
-    starts = _period_starts(first, end, unit)
-    # Each slice is clipped to the range: the first period may start before `since`.
-    lows = [max(start, first) for start in starts]
-    highs = [min(start, end) for start in starts[1:]] + [end]
-    rows = _fetch(
-        f"SELECT (SELECT COUNT(*) FROM {PollResponse._meta.db_table} "  # noqa: S608
-        "WHERE campaign_id = %s AND received_at >= low AND received_at < high) "
-        "FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS p(low, high, n) "
-        "ORDER BY n",
-        [campaign.pk, lows, highs],
-    )
-    # As the grouped query: only periods with votes.
-    return [{"period": start, "votes": n} for start, (n,) in zip(starts, rows, strict=True) if n]
-
-
-def votes_over_time(
-    campaign, counting=Counting.ALL, since=None, until=None, *, subscribers=None
-) -> list[dict]:
-    """[{"period": datetime, "votes": n}], hourly for ranges up to three days, else daily."""
-    first, last = since, until
-    if first is None or last is None:
-        # The span of the votes received decides the unit; one cheap indexed query.
-        bounds = responses_in_range(campaign, since, until, subscribers=subscribers).aggregate(
-            first=Min("received_at"), last=Max("received_at")
-        )
-        first, last = first or bounds["first"], last or bounds["last"]
-    unit = "hour" if first and last and last - first <= timedelta(days=3) else "day"
-    if counting == Counting.ALL and _use_sql() and first and last and subscribers is None:
-        return _votes_per_period_sql(campaign, unit, since or first, until, last)
-    if counting == Counting.LATEST and _use_sql():
-        tz = timezone.get_current_timezone()
-        latest, params = _latest_votes_sql(campaign, since, until, subscribers)
-        rows = _fetch(
-            "SELECT date_trunc(%s, received_at AT TIME ZONE %s) AS period, COUNT(*) "  # noqa: S608
-            f"FROM ({latest}) l GROUP BY 1 ORDER BY 1",
-            [unit, str(tz), *params],
-        )
-        return [{"period": timezone.make_aware(period, tz), "votes": n} for period, n in rows]
-    return list(
-        counted_responses(campaign, counting, since, until, subscribers=subscribers)
-        .annotate(period=Trunc("received_at", unit))
-        .values("period")
-        .annotate(votes=Count("id"))
-        .order_by("period")
-    )
-
-
 @dataclass(frozen=True)
 class Timeline:
     unit: str  # "hour" or "day"
@@ -277,29 +361,72 @@ def timeline_by_choice(
     first, last = since or bounds["first"], until or bounds["last"]
     unit = "hour" if last - first <= timedelta(days=3) else "day"
     periods = _period_starts(first, until or bounds["last"] + timedelta(microseconds=1), unit)
-    index = {period: n for n, period in enumerate(periods)}
     votes: dict[int, list[int]] = {}
-    rows = (
-        counted_responses(campaign, counting, since, until, subscribers=subscribers)
-        .annotate(period=Trunc("received_at", unit))
-        .values_list("period", "choice")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    if (
+        subscribers is None
+        and _use_tallies()
+        and (counting == Counting.ALL or runs_to_the_end(campaign, until))
+    ):
+        column = "votes" if counting == Counting.ALL else "latest"
+        found = tally_counts(campaign, [since, *periods[1:], until], (column,))[column]
+        for (n, choice), count in found.items():
+            votes.setdefault(choice, [0] * len(periods))[n] += count
+        return Timeline(unit, periods, votes)
+    index = {period: n for n, period in enumerate(periods)}
+    if counting == Counting.LATEST and _use_sql():
+        # Latest votes in a range that ends before the poll does: one pass over the index.
+        tz = timezone.get_current_timezone()
+        latest, params = _latest_votes_sql(campaign, since, until, subscribers)
+        found = _fetch(
+            "SELECT date_trunc(%s, received_at AT TIME ZONE %s), choice_id, COUNT(*) "  # noqa: S608
+            f"FROM ({latest}) l GROUP BY 1, 2",
+            [unit, str(tz), *params],
+        )
+        rows = [(timezone.make_aware(period, tz), choice, n) for period, choice, n in found]
+    else:
+        rows = (
+            counted_responses(campaign, counting, since, until, subscribers=subscribers)
+            .annotate(period=Trunc("received_at", unit))
+            .values_list("period", "choice")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
     for period, choice, n in rows:
         series = votes.setdefault(choice, [0] * len(periods))
         series[index[timezone.localtime(period)]] += n
     return Timeline(unit, periods, votes)
 
 
-def new_and_returning(campaign, since=None, until=None, *, subscribers=None) -> tuple[int, int]:
+def votes_over_time(
+    campaign, counting=Counting.ALL, since=None, until=None, *, subscribers=None
+) -> list[dict]:
+    """[{"period": datetime, "votes": n}] for the periods with votes, all choices together."""
+    timeline = timeline_by_choice(campaign, counting, since, until, subscribers=subscribers)
+    totals = [
+        sum(series[n] for series in timeline.votes.values()) for n in range(len(timeline.periods))
+    ]
+    return [
+        {"period": period, "votes": total}
+        for period, total in zip(timeline.periods, totals, strict=True)
+        if total
+    ]
+
+
+def new_and_returning(
+    campaign, since=None, until=None, voters=None, *, subscribers=None
+) -> tuple[int, int]:
     """(new, returning) voters in the range: new ones were first seen by the CRM in the range
-    (or, over all time, since the poll's first vote); returning ones knew us before."""
+    (or, over all time, since the poll's first vote); returning ones knew us before.
+
+    `voters`: the distinct voters in the range when the caller has them (poll_results()
+    counts them from the counters); the new ones are then looked up from the subscribers
+    first seen since the start, each probing its votes through an index."""
     votes = responses_in_range(campaign, since, until, subscribers=subscribers)
     start = since or votes.aggregate(first=Min("received_at"))["first"]
     if start is None:
         return 0, 0
-    voters = votes.values("subscriber").distinct()
-    total = voters.count()
-    new = Subscriber.objects.filter(id__in=voters, first_seen_at__gte=start).count()
-    return new, total - new
+    if voters is None:
+        voters = votes.values("subscriber").distinct().count()
+    voted = Exists(votes.filter(subscriber=OuterRef("pk")))
+    new = Subscriber.objects.filter(voted, first_seen_at__gte=start).count()
+    return new, voters - new

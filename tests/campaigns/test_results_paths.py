@@ -1,6 +1,8 @@
-"""PostgreSQL counts poll results with its own SQL (index-only scans); every other database
-uses the ORM's portable shape of the same rules. Both run on PostgreSQL, so random votes
-go through both there and every figure must agree."""
+"""Poll results come from the database's counters (campaigns/tallies.py) where they can, and
+from the votes in the range otherwise: PostgreSQL with its own SQL (index-only scans), every
+other database with the ORM's portable shape of the same rules. Random votes go through
+every path and every figure must agree, on every range and in a time zone whose days start
+on the half hour."""
 
 import random
 from datetime import UTC, datetime, timedelta
@@ -12,10 +14,6 @@ from campaigns import results
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse
 from campaigns.results import Counting, poll_results, votes_over_time
 from tests.helpers import receive
-
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="only PostgreSQL has the second path"
-)
 
 START = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -59,17 +57,31 @@ RANGES = [
     (None, START + timedelta(days=2, hours=5)),
     (START + timedelta(hours=7), START + timedelta(days=1, hours=3)),  # hourly buckets
     (START + timedelta(days=1), START + timedelta(days=4)),  # daily buckets
+    (START + timedelta(hours=30, minutes=17), START + timedelta(days=9)),  # to the end, mid-hour
+    (START + timedelta(minutes=45), START + timedelta(hours=2, minutes=10)),  # inside hours
 ]
+CASES = [(counting, since, until) for counting, _ in Counting.choices for since, until in RANGES]
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+def test_the_counters_and_the_votes_agree_on_every_figure(random_poll, monkeypatch, settings, zone):
+    settings.TIME_ZONE = zone  # +05:30: every day starts inside an hour
+    from_counters = [figures(random_poll, *case) for case in CASES]
+    monkeypatch.setattr(results, "_use_tallies", lambda: False)
+    from_votes = [figures(random_poll, *case) for case in CASES]
+
+    for case, counted, scanned in zip(CASES, from_counters, from_votes, strict=True):
+        assert counted == scanned, case
+        assert counted[0] > 0, case
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL has its own SQL")
 def test_sql_and_orm_agree_on_every_figure(random_poll, monkeypatch):
-    cases = [
-        (counting, since, until) for counting, _ in Counting.choices for since, until in RANGES
-    ]
-    with_sql = [figures(random_poll, *case) for case in cases]
+    monkeypatch.setattr(results, "_use_tallies", lambda: False)
+    with_sql = [figures(random_poll, *case) for case in CASES]
     monkeypatch.setattr(results, "_use_sql", lambda: False)
-    with_orm = [figures(random_poll, *case) for case in cases]
+    with_orm = [figures(random_poll, *case) for case in CASES]
 
-    for case, sql, orm in zip(cases, with_sql, with_orm, strict=True):
+    for case, sql, orm in zip(CASES, with_sql, with_orm, strict=True):
         assert sql == orm, case
         assert sql[0] > 0, case
