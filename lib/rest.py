@@ -4,6 +4,7 @@ shared building blocks (errors, strict query strings, CSV, changes feeds) are in
 """
 
 import copy
+import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -54,6 +55,11 @@ class TokenRateThrottle(ClientAddressMixin, UserRateThrottle):
         return settings.API_RATE_LIMIT
 
 
+# DRF's cursors are standard base64 (of "o=1&r=0&p=..."); the links carry them URL-encoded.
+CURSOR_PATTERN = r"^[A-Za-z0-9+/]+={0,2}$"
+NO_PAGE = "No page at this cursor: pass the next or previous link's."
+
+
 class TimeCursorPagination(CursorPagination):
     """Pages by a cursor: stable while rows are inserted, and no COUNT(*).
 
@@ -74,18 +80,36 @@ class TimeCursorPagination(CursorPagination):
         return requested_page_size(request, self.page_size, self.max_page_size)
 
     def decode_cursor(self, request):
+        # Not base64 at all: a 400, as the schema's pattern says. Base64 that is no cursor
+        # this server gave names no page: a 404, as an id that does not exist would.
+        text = request.query_params.get(self.cursor_query_param)
+        if text is not None and not re.fullmatch(CURSOR_PATTERN, text):
+            raise exceptions.ValidationError(
+                {"cursor": ["Not a cursor: pass the next or previous link's."]}
+            )
         try:
             return super().decode_cursor(request)
         except exceptions.NotFound:
-            raise exceptions.ValidationError(
-                {"cursor": ["Not a cursor this server gave: use the next or previous link."]}
-            ) from None
+            raise exceptions.NotFound(NO_PAGE) from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, DjangoValidationError):
+            # A decodable cursor whose position is no value of the ordering's field.
+            raise exceptions.NotFound(NO_PAGE) from None
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+            if parameter["name"] == self.cursor_query_param:
+                parameter["schema"].update(pattern=CURSOR_PATTERN)
+                parameter["description"] = (
+                    "The cursor of the `next` or `previous` link. One this server never gave "
+                    "names no page: 404."
+                )
         return parameters
 
 
