@@ -43,6 +43,8 @@ from subscribers.api import CountryFilter, PeopleFilterForm, mobile_filter
 
 
 class ChoiceInCampaignSerializer(StrictModelSerializer):
+    """A poll choice, inside its campaign."""
+
     class Meta:
         model = PollChoice
         fields = ("id", "reply", "label", "order", "from_callback")
@@ -120,6 +122,8 @@ class CampaignCreateSerializer(CampaignSerializer):
 
 
 class PollChoiceSerializer(StrictModelSerializer):
+    """A reply a poll understands, and the label its votes count under."""
+
     class Meta:
         model = PollChoice
         fields = ("id", "campaign", "reply", "label", "order", "from_callback")

@@ -151,6 +151,9 @@ class StrictCharField(serializers.CharField):
 
 class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
+        # JSON Schema's integer is any number without a fraction: 7.0 is 7.
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -163,8 +166,22 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
+class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A reference by id: a whole number, never "5" or 5.5 (which the database would read
+    as 5)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class StrictModelSerializer(serializers.ModelSerializer):
     """A ModelSerializer whose text, whole-number and yes/no fields take JSON of that type."""
+
+    serializer_related_field = StrictPrimaryKeyRelatedField
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,

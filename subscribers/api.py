@@ -19,12 +19,8 @@ from lib.api import (
 )
 from lib.filters import SameTextFilter, TimeFilter
 from lib.rest import StrictCharField, StrictModelSerializer
-from subscribers.models import (
-    SUBSCRIBER_COLUMNS,
-    Deletion,
-    Subscriber,
-    custom_field_summary,
-)
+from subscribers.custom_fields import custom_field_summary
+from subscribers.models import SUBSCRIBER_COLUMNS, Deletion, Subscriber
 from subscribers.phone import InvalidMobile, country_code, country_codes, normalise_mobile
 
 # The `country` filter takes a country's ISO code, alpha-2 as the API answers it ("US") or
@@ -153,7 +149,7 @@ def field_name_problem(name: str) -> str:
     {
         "type": "object",
         "propertyNames": FIELD_NAME_SCHEMA,
-        "additionalProperties": {"type": "string", "nullable": True, "maxLength": 1000},
+        "additionalProperties": {"type": ["string", "null"], "maxLength": 1000},
     }
 )
 class CustomFieldsField(serializers.DictField):
@@ -166,6 +162,8 @@ def storable_value(value: str | None) -> None:
 
 
 class SubscriberSerializer(StrictModelSerializer):
+    """A subscriber: who they are is read-only; custom fields can change."""
+
     fields = CustomFieldsField(
         child=StrictCharField(
             allow_null=True, allow_blank=True, max_length=1000, validators=[storable_value]

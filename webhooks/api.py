@@ -34,6 +34,8 @@ class TargetURLField(StrictCharField):
 
 
 class SubscriptionSerializer(StrictModelSerializer):
+    """Where events go, which kinds, and the secret that signs them."""
+
     target_url = TargetURLField(help_text="Each event is POSTed here.")
     kinds = serializers.ListField(
         child=serializers.ChoiceField(choices=EventKind.choices),

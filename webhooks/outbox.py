@@ -58,7 +58,14 @@ def enqueue_recorded(sender, response: Response, **kwargs) -> None:
         return
     kind, serializer = EVENTS[type(response)]
     events = [(kind, lambda: serializer(response).data)]
-    events.append((EventKind.SUBSCRIBER, lambda: SubscriberSerializer(response.subscriber).data))
+    subscriber = response.subscriber
+    # `created` comes from the upsert's own RETURNING (Subscriber.objects.upsert_sql).
+    subscriber_kind = (
+        EventKind.SUBSCRIBER_CREATED
+        if getattr(subscriber, "created", False)
+        else EventKind.SUBSCRIBER_CHANGED
+    )
+    events.append((subscriber_kind, lambda: SubscriberSerializer(subscriber).data))
     deliveries = []
     for event_kind, data in events:
         targets = wanted.get(event_kind, ())

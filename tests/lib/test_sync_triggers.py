@@ -1,4 +1,4 @@
-"""The database triggers the API's feeds rely on exist after every migration has run.
+"""The database triggers the API's feeds and summaries rely on exist after every migration has run.
 
 SQLite drops a table's triggers when a later migration rebuilds the table (to add a column,
 say): the changes feed would silently stop moving. This reads the database's own catalog.
@@ -7,6 +7,8 @@ say): the changes feed would silently stop moving. This reads the database's own
 import pytest
 from django.apps import apps
 from django.db import connection
+
+from subscribers.custom_fields import SUBSCRIBERS, TRIGGER_NAMES
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +80,8 @@ def test_the_catalog_version_triggers_exist():
                 for action in ("insert", "update", "delete")
             }
         assert expected <= found, table
+
+
+def test_the_custom_field_summary_triggers_exist():
+    found = triggers()
+    assert {(SUBSCRIBERS, name) for name in TRIGGER_NAMES} <= found
