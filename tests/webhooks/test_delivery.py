@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from tests.helpers import client_for, integration_user, receive, vote
@@ -117,6 +118,20 @@ def test_only_changes_are_sent_to_who_wants_only_changes():
     assert not Delivery.objects.exists()
     vote("2125551212", "B")
     assert list(Delivery.objects.values_list("kind", flat=True)) == ["subscriber.changed"]
+
+
+def test_a_subscription_another_process_deleted_fails_no_callback():
+    subscription = Subscription.objects.create(
+        target_url="http://127.0.0.1:9/", kinds=[EventKind.POLL_RESPONSE]
+    )
+    vote("2125551212", "A")
+    assert Delivery.objects.count() == 1
+    with connection.cursor() as cursor:  # no signal: this process still has it cached
+        cursor.execute("DELETE FROM webhooks_delivery")
+        cursor.execute("DELETE FROM webhooks_subscription WHERE id = %s", [subscription.id])
+    response = vote("3055550123", "A")
+    assert response.pk is not None
+    assert not Delivery.objects.exists()
 
 
 def test_a_rejected_callback_writes_no_event():
