@@ -355,8 +355,9 @@ class ContractSchema(AutoSchema):
 
 
 # A query parameter's text: not empty, not "null" (EMPTY_VALUES), no NUL (refused by the
-# filters). Bodies need no pattern: lib.rest.JSONParser makes what cannot be stored U+FFFD.
+# filters). Text in a body: no NUL either (DRF's fields refuse it: PostgreSQL cannot store it).
 QUERY_TEXT = r"^(?!null$)[^\u0000]+$"
+BODY_TEXT = r"^[^\u0000]*$"
 
 
 def text_patterns(result, generator, request, public):
@@ -371,4 +372,13 @@ def text_patterns(result, generator, request, public):
                 )
                 if parameter.get("in") == "query" and free_text:
                     schema["pattern"] = QUERY_TEXT
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if not name.endswith("Request"):
+            continue
+        for field in component.get("properties", {}).values():
+            free_text = field.get("type") == "string" and not (
+                {"format", "enum", "pattern"} & set(field)
+            )
+            if free_text and not field.get("readOnly"):
+                field["pattern"] = BODY_TEXT
     return result
