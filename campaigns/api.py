@@ -43,6 +43,8 @@ from subscribers.api import CountryFilter, PeopleFilterForm, mobile_filter
 
 
 class ChoiceInCampaignSerializer(StrictModelSerializer):
+    """A poll choice, inside its campaign."""
+
     class Meta:
         model = PollChoice
         fields = ("id", "reply", "label", "order", "from_callback")
@@ -120,15 +122,11 @@ class CampaignCreateSerializer(CampaignSerializer):
 
 
 class PollChoiceSerializer(StrictModelSerializer):
+    """A reply a poll understands, and the label its votes count under."""
+
     class Meta:
         model = PollChoice
         fields = ("id", "campaign", "reply", "label", "order", "from_callback")
-
-    def validate_campaign(self, value: Campaign) -> Campaign:
-        # Votes point at their choice: moving it would move them to another campaign.
-        if self.instance is not None and value != self.instance.campaign:
-            raise serializers.ValidationError("A choice cannot move to another campaign.")
-        return value
 
     def validate(self, attrs: dict) -> dict:
         validate_model(with_changes(self.instance, PollChoice, attrs))
@@ -141,6 +139,14 @@ class PollChoiceSerializer(StrictModelSerializer):
     def update(self, instance: PollChoice, validated_data: dict) -> PollChoice:
         check_conflicts(with_changes(instance, PollChoice, validated_data))
         return super().update(instance, validated_data)
+
+
+class PollChoiceUpdateSerializer(PollChoiceSerializer):
+    """A choice changed: it stays in its campaign (votes point at it, and moving it would move
+    them), so `campaign` is read-only and what GET answers can be sent back with PUT."""
+
+    class Meta(PollChoiceSerializer.Meta):
+        read_only_fields = ("campaign",)
 
 
 class PollChoiceFilter(filters.FilterSet):
@@ -196,12 +202,10 @@ class UTCDateTimeField(serializers.DateTimeField):
 class ResultsQuerySerializer(serializers.Serializer):
     counting = serializers.ChoiceField(choices=Counting.choices, default=Counting.ALL)
     since = UTCDateTimeField(required=False, help_text="From this time, included.")
-    until = UTCDateTimeField(required=False, help_text="Up to this time, excluded.")
-
-    def validate(self, attrs: dict) -> dict:
-        if attrs.get("since") and attrs.get("until") and attrs["since"] >= attrs["until"]:
-            raise serializers.ValidationError("since must be before until.")
-        return attrs
+    until = UTCDateTimeField(
+        required=False,
+        help_text="Up to this time, excluded. At or before `since`, the range holds no vote.",
+    )
 
 
 class ChoiceResultSerializer(serializers.Serializer):
@@ -288,6 +292,12 @@ class PollChoiceViewSet(
     queryset = PollChoice.objects.all()
     serializer_class = PollChoiceSerializer
     filterset_class = PollChoiceFilter
+
+    def get_serializer_class(self):
+        if self.action in ("update", "partial_update"):
+            return PollChoiceUpdateSerializer
+        return PollChoiceSerializer
+
     cursor_ordering = ("id",)
     csv_filename = "poll-choices.csv"
     csv_columns = (

@@ -87,7 +87,8 @@ def record(event, callback, target: Target) -> Callable[[], Response]:
     def write() -> Response:
         with connection.cursor() as cursor:
             cursor.execute(*upsert)
-            row.subscriber_id = cursor.fetchone()[0]
+            # `created`: the upsert inserted the subscriber (webhooks tell created from changed).
+            row.subscriber_id, row.subscriber_created = cursor.fetchone()
         row.callback = event
         insert(row, connection, (sql, [*values, row.subscriber_id, event.pk]))
         return row

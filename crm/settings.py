@@ -324,6 +324,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: JSON Schema 2020-12, whose propertyNames says what a custom field name may be
+    # (3.0's draft 4 cannot constrain an object's keys).
+    "OAS_VERSION": "3.1.0",
     # Operation ids without the version: subscribers_list, not v1_subscribers_list.
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     "POSTPROCESSING_HOOKS": [

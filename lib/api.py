@@ -203,6 +203,7 @@ class IntegrationListMixin(mixins.ListModelMixin):
             return super().list(request, *args, **kwargs)
         # The list's parameters are checked for its CSV too, though every row is sent.
         requested_page_size(request)
+        self.paginator.decode_cursor(request)
         return self.csv_download()
 
     @action(detail=False, url_path="csv", pagination_class=None)
@@ -263,11 +264,27 @@ def error_body(exc: Exception, data) -> dict:
 
 
 def exception_handler(exc, context):
-    """DRF's handler, then every error body in the one shape ErrorSerializer describes."""
+    """DRF's handler, then every error body in the one shape ErrorSerializer describes.
+
+    A body whose only fault is naming a row that does not exist (`"campaign": 99`) is a 404,
+    as the same id in the path would be: which ids exist is the server's to know, not the
+    schema's. The errors name the field.
+    """
     response = drf_exception_handler(exc, context)
     if response is not None:
+        if isinstance(exc, exceptions.ValidationError) and only_missing_rows(exc.get_codes()):
+            response.status_code = 404
         response.data = error_body(exc, response.data)
     return response
+
+
+def only_missing_rows(codes) -> bool:
+    """True if every error code (nested as DRF nests them) is a related row not found."""
+    if isinstance(codes, dict):
+        codes = list(codes.values())
+    if isinstance(codes, list):
+        return bool(codes) and all(only_missing_rows(code) for code in codes)
+    return codes == "does_not_exist"
 
 
 # Query values that mean "no value": a filter given one is a mistake, not "no filter".
@@ -299,13 +316,27 @@ class ContractSchema(AutoSchema):
         statuses = [400]
         if self.view.get_authenticators():
             statuses += [401, 403]
-        if "{" in self.path:
+        if "{" in self.path or self.pages() or self.refers_to_rows():
             statuses.append(404)
         if self.method in ("POST", "PUT", "PATCH"):
             statuses += [409, 415] if self.view.get_authenticators() else [415]
         if self.view.get_throttles():
             statuses.append(429)
-        return statuses
+        # What a view answers besides (e.g. a wrong password: 403).
+        statuses += getattr(self.view, "extra_error_statuses", ())
+        return sorted(set(statuses))
+
+    def pages(self) -> bool:
+        """A list paged by a cursor: one the server never gave names no page (404)."""
+        return self.method == "GET" and bool(getattr(self.view, "pagination_class", None))
+
+    def refers_to_rows(self) -> bool:
+        """A body that names other rows by id: one that does not exist is a 404."""
+        if self.method not in ("POST", "PUT", "PATCH"):
+            return False
+        serializer = self.get_request_serializer()
+        fields = getattr(serializer, "fields", {})
+        return any(isinstance(field, serializers.RelatedField) for field in fields.values())
 
     def _is_list_view(self, serializer=None) -> bool:
         # A feed (deletions/) answers one object holding its rows, not a bare list.
@@ -324,8 +355,9 @@ class ContractSchema(AutoSchema):
 
 
 # A query parameter's text: not empty, not "null" (EMPTY_VALUES), no NUL (refused by the
-# filters). Bodies need no pattern: lib.rest.JSONParser makes what cannot be stored U+FFFD.
+# filters). Text in a body: no NUL either (DRF's fields refuse it: PostgreSQL cannot store it).
 QUERY_TEXT = r"^(?!null$)[^\u0000]+$"
+BODY_TEXT = r"^[^\u0000]*$"
 
 
 def text_patterns(result, generator, request, public):
@@ -340,4 +372,13 @@ def text_patterns(result, generator, request, public):
                 )
                 if parameter.get("in") == "query" and free_text:
                     schema["pattern"] = QUERY_TEXT
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if not name.endswith("Request"):
+            continue
+        for field in component.get("properties", {}).values():
+            free_text = field.get("type") == "string" and not (
+                {"format", "enum", "pattern"} & set(field)
+            )
+            if free_text and not field.get("readOnly"):
+                field["pattern"] = BODY_TEXT
     return result

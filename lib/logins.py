@@ -9,10 +9,12 @@ import hashlib
 from axes.helpers import get_lockout_message
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import PermissionDenied, Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
 from lib.rest import ClientAddressMixin
+
+WRONG_CREDENTIALS = "Unable to log in with provided credentials."
 
 # A password guesser gets a few tries a minute, however the tries are spread.
 GUESS_RATE = "10/min"
@@ -58,11 +60,17 @@ class PasswordTokenView(ObtainAuthToken):
 
     throttle_classes = [PasswordAddressThrottle, PasswordUsernameThrottle]
 
+    # A well-formed request whose username and password match no user: 403, as a request
+    # whose token matches none. (401 would promise a WWW-Authenticate scheme to answer with.)
+    extra_error_statuses = (403,)
+
     def post(self, request, *args, **kwargs):
         try:
             return super().post(request, *args, **kwargs)
-        except serializers.ValidationError:
+        except serializers.ValidationError as e:
             # Axes flags the request it saw fail; a locked-out caller is told so, as a 429.
             if getattr(request, "axes_locked_out", False):
                 raise Throttled(detail=str(get_lockout_message())) from None
+            if e.get_codes() == {"non_field_errors": ["authorization"]}:
+                raise PermissionDenied(WRONG_CREDENTIALS) from None
             raise

@@ -4,6 +4,7 @@ shared building blocks (errors, strict query strings, CSV, changes feeds) are in
 """
 
 import copy
+import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -54,6 +55,11 @@ class TokenRateThrottle(ClientAddressMixin, UserRateThrottle):
         return settings.API_RATE_LIMIT
 
 
+# DRF's cursors are standard base64 (of "o=1&r=0&p=..."); the links carry them URL-encoded.
+CURSOR_PATTERN = r"^[A-Za-z0-9+/]+={0,2}$"
+NO_PAGE = "No page at this cursor: pass the next or previous link's."
+
+
 class TimeCursorPagination(CursorPagination):
     """Pages by a cursor: stable while rows are inserted, and no COUNT(*).
 
@@ -74,18 +80,36 @@ class TimeCursorPagination(CursorPagination):
         return requested_page_size(request, self.page_size, self.max_page_size)
 
     def decode_cursor(self, request):
+        # Not base64 at all: a 400, as the schema's pattern says. Base64 that is no cursor
+        # this server gave names no page: a 404, as an id that does not exist would.
+        text = request.query_params.get(self.cursor_query_param)
+        if text is not None and not re.fullmatch(CURSOR_PATTERN, text):
+            raise exceptions.ValidationError(
+                {"cursor": ["Not a cursor: pass the next or previous link's."]}
+            )
         try:
             return super().decode_cursor(request)
         except exceptions.NotFound:
-            raise exceptions.ValidationError(
-                {"cursor": ["Not a cursor this server gave: use the next or previous link."]}
-            ) from None
+            raise exceptions.NotFound(NO_PAGE) from None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, DjangoValidationError):
+            # A decodable cursor whose position is no value of the ordering's field.
+            raise exceptions.NotFound(NO_PAGE) from None
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+            if parameter["name"] == self.cursor_query_param:
+                parameter["schema"].update(pattern=CURSOR_PATTERN)
+                parameter["description"] = (
+                    "The cursor of the `next` or `previous` link. One this server never gave "
+                    "names no page: 404."
+                )
         return parameters
 
 
@@ -127,6 +151,9 @@ class StrictCharField(serializers.CharField):
 
 class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
+        # JSON Schema's integer is any number without a fraction: 7.0 is 7.
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -139,8 +166,22 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
+class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A reference by id: a whole number, never "5" or 5.5 (which the database would read
+    as 5)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class StrictModelSerializer(serializers.ModelSerializer):
     """A ModelSerializer whose text, whole-number and yes/no fields take JSON of that type."""
+
+    serializer_related_field = StrictPrimaryKeyRelatedField
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,

@@ -1,10 +1,11 @@
 """Subscribers in the integration API, and the filters that find people by number or country."""
 
-import unicodedata
+import re
 
 from django import forms
+from django.core.validators import RegexValidator
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers
 from rest_framework.response import Response
 
@@ -18,31 +19,39 @@ from lib.api import (
 )
 from lib.filters import SameTextFilter, TimeFilter
 from lib.rest import StrictCharField, StrictModelSerializer
-from subscribers.models import (
-    SUBSCRIBER_COLUMNS,
-    Deletion,
-    Subscriber,
-    custom_field_summary,
-)
-from subscribers.phone import InvalidMobile, country_code, normalise_mobile
+from subscribers.custom_fields import custom_field_summary
+from subscribers.models import SUBSCRIBER_COLUMNS, Deletion, Subscriber
+from subscribers.phone import InvalidMobile, country_code, country_codes, normalise_mobile
+
+# The `country` filter takes a country's ISO code, alpha-2 as the API answers it ("US") or
+# alpha-3 as Sumotext sends it ("USA"): an enum in the schema, and exactly that on the server.
+COUNTRY_CODES = frozenset(country_codes())
+COUNTRY_SCHEMA = {"type": "string", "enum": sorted(COUNTRY_CODES)}
 
 
 class CountryField(forms.CharField):
     def clean(self, value):
         value = super().clean(value)
-        if not value:
-            return value
-        code = country_code(value)
-        if not code:
+        if value and value not in COUNTRY_CODES:
             # django-filter %-formats messages: user input goes in params, never the text.
-            raise forms.ValidationError("%(value)r is not a country", params={"value": value[:40]})
-        return code
+            raise forms.ValidationError(
+                "%(value)r is not a country's ISO code, e.g. US or USA",
+                params={"value": value[:40]},
+            )
+        return country_code(value) if value else value
 
 
+@extend_schema_field(COUNTRY_SCHEMA)
 class CountryFilter(filters.CharFilter):
-    """ "US", "USA" or "United States", as callbacks send it."""
+    """ "US" or "USA"."""
 
     field_class = CountryField
+
+
+# A number as people type it: digits, spaces, ( ) . - and a leading +. One of that shape that
+# is no valid number (too short, not in use in the country) is no subscriber's: no rows.
+MOBILE_PATTERN = r"^\+?[0-9 ().-]*[0-9][0-9 ().-]*$"
+MOBILE_MAX_LENGTH = 40
 
 
 class PeopleFilterForm(forms.Form):
@@ -54,16 +63,33 @@ class PeopleFilterForm(forms.Form):
         if data.get("mobile"):
             try:
                 data["mobile"] = normalise_mobile(data["mobile"], data.get("country") or "")
-            except InvalidMobile as e:
-                self.add_error("mobile", forms.ValidationError("%(why)s", params={"why": str(e)}))
+            except InvalidMobile:
+                # Compared as typed: stored numbers are valid E.164, so it matches none.
+                data["mobile"] = data["mobile"].strip()
         return data
 
 
-def mobile_filter(field_name: str) -> filters.CharFilter:
-    return filters.CharFilter(
+class MobileField(forms.CharField):
+    def __init__(self, **kwargs):
+        super().__init__(max_length=MOBILE_MAX_LENGTH, strip=False, **kwargs)
+        self.validators.append(
+            RegexValidator(
+                MOBILE_PATTERN,
+                "Not a phone number: digits, spaces, ( ) . - and a leading + only.",
+            )
+        )
+
+
+@extend_schema_field({"type": "string", "pattern": MOBILE_PATTERN, "maxLength": MOBILE_MAX_LENGTH})
+class MobileFilter(filters.CharFilter):
+    field_class = MobileField
+
+
+def mobile_filter(field_name: str) -> MobileFilter:
+    return MobileFilter(
         field_name=field_name,
-        max_length=40,
-        help_text="In any format a person types; read in `country`'s country if given.",
+        help_text="In any format a person types; read in `country`'s country if given. "
+        "A number no subscriber can have (not valid there) matches no rows.",
     )
 
 
@@ -93,15 +119,41 @@ def storable(text: str) -> bool:
     return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
 
 
+# What the schema says of a field name (propertyNames), and what the server checks, as JSON
+# Schema reads a pattern (re.search): no control character (C0, DEL, C1) and a character
+# that is neither space nor control. Character classes only, as every regex dialect and
+# generator reads them alike.
+CONTROL = r"\x00-\x1f\x7f-\x9f"
+SPACE = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+FIELD_NAME_PATTERN = f"^[^{CONTROL}]*[^{CONTROL}{SPACE}][^{CONTROL}]*$"
+FIELD_NAME_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": FIELD_NAME_MAX_LENGTH,
+    "pattern": FIELD_NAME_PATTERN,
+}
+
+
 def field_name_problem(name: str) -> str:
     """Why a custom field name is refused, or "" when it is fine."""
-    if not name.strip():
-        return "A field name cannot be blank."
     if len(name) > FIELD_NAME_MAX_LENGTH:
         return f"A field name has at most {FIELD_NAME_MAX_LENGTH} characters."
-    if not storable(name) or any(unicodedata.category(char) == "Cc" for char in name):
-        return "A field name cannot hold control characters."
-    return ""
+    if re.search(FIELD_NAME_PATTERN, name) and storable(name):
+        return ""
+    if not name.strip():
+        return "A field name cannot be blank."
+    return "A field name cannot hold control characters."
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "propertyNames": FIELD_NAME_SCHEMA,
+        "additionalProperties": {"type": ["string", "null"], "maxLength": 1000},
+    }
+)
+class CustomFieldsField(serializers.DictField):
+    pass
 
 
 def storable_value(value: str | None) -> None:
@@ -110,7 +162,9 @@ def storable_value(value: str | None) -> None:
 
 
 class SubscriberSerializer(StrictModelSerializer):
-    fields = serializers.DictField(
+    """A subscriber: who they are is read-only; custom fields can change."""
+
+    fields = CustomFieldsField(
         child=StrictCharField(
             allow_null=True, allow_blank=True, max_length=1000, validators=[storable_value]
         ),

@@ -1,11 +1,10 @@
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
-from django.db import connection, connections, models
+from django.db import connections, models
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from lib.sync import change_seq_field, changes_index
 from lib.text import is_blank, non_blank
@@ -30,6 +29,10 @@ MERGE = {
                            excluded.last_seen_at)""",
 }
 JSON_PARAM = {"postgresql": "%s::jsonb", "sqlite": "json(%s)"}
+# Whether the upsert inserted the row, from the statement itself (the row's `created`):
+# PostgreSQL's xmax is 0 on a row version no transaction updated; SQLite's RETURNING shows the
+# row before its AFTER triggers (lib.sync), so a new row still has the 0 change_seq of VALUES.
+CREATED = {"postgresql": "(s.xmax = 0)", "sqlite": "(change_seq = 0)"}
 
 
 def given_or_kept(column: str) -> str:
@@ -70,7 +73,8 @@ class SubscriberManager(models.Manager):
         source: str = "",
         returning: str = "*",
     ) -> tuple[str, list]:
-        """upsert()'s statement and parameters, RETURNING the row (callbacks compose it).
+        """upsert()'s statement and parameters, RETURNING the row (callbacks compose it) and
+        `created`: whether this statement inserted it.
 
         With `source` (a CTE's name) the row is upserted once per row of the source, and not
         at all when it is empty: a larger statement can make the upsert depend on an earlier
@@ -89,7 +93,7 @@ class SubscriberManager(models.Manager):
                 {given_or_kept("carrier")},
                 {MERGE[vendor]},
                 updated_at = excluded.updated_at
-            RETURNING {returning}"""  # noqa: S608
+            RETURNING {returning}, {CREATED[vendor]} AS created"""  # noqa: S608
         seen = ops.adapt_datetimefield_value(seen_at)
         now = ops.adapt_datetimefield_value(timezone.now())
         given = json.dumps(non_blank(fields or {}))
@@ -213,34 +217,30 @@ SUBSCRIBER_COLUMNS = (
 )
 
 
-def custom_field_summary() -> list[dict]:
-    """Every custom field name subscribers have, with how many have it and the latest time
-    one of them was seen. Reads the whole table: for integrations, not for page views."""
-    table = Subscriber._meta.db_table
-    if connection.vendor == "postgresql":
-        sql = (
-            f"SELECT key, count(*), max(last_seen_at) FROM {table}, "  # noqa: S608 (constant)
-            "jsonb_object_keys(fields) AS key GROUP BY key ORDER BY key"
-        )
-    else:
-        sql = (
-            f"SELECT j.key, count(*), max(s.last_seen_at) FROM {table} s, "  # noqa: S608
-            "json_each(s.fields) j GROUP BY j.key ORDER BY j.key"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        rows = cursor.fetchall()
-    return [
-        {"name": name, "subscribers": count, "last_seen_at": stored_time(last_seen)}
-        for name, count, last_seen in rows
-    ]
+class CustomField(models.Model):
+    """A custom field name subscribers have: kept by database triggers on the subscriber
+    table and read through subscribers.custom_fields (never written by the application)."""
+
+    name = models.TextField(primary_key=True)
+    subscribers = models.BigIntegerField(help_text="Subscribers who have this field.")
+    last_seen_at = models.DateTimeField(
+        null=True, help_text="The latest last_seen_at of a subscriber when given the field."
+    )
+
+    def __str__(self) -> str:
+        return self.name
 
 
-def stored_time(value: datetime | str) -> datetime:
-    """A time as raw SQL returns it: SQLite gives its UTC text, PostgreSQL a datetime."""
-    if isinstance(value, str):
-        return parse_datetime(value).replace(tzinfo=UTC)
-    return value
+class CustomFieldChange(models.Model):
+    """A field a subscriber write added (+1), removed (-1) or changed (0): appended by the
+    triggers, folded into CustomField when the summary is read."""
+
+    name = models.TextField()
+    subscribers = models.IntegerField()
+    seen_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.subscribers:+d}"
 
 
 class Deletion(models.Model):

@@ -22,6 +22,13 @@ def country_code(raw: str) -> str:
         return ""
 
 
+def country_codes() -> list[str]:
+    """Every ISO 3166-1 code, alpha-2 ("US") and alpha-3 ("USA"), upper case."""
+    return sorted(
+        code for country in pycountry.countries for code in (country.alpha_2, country.alpha_3)
+    )
+
+
 def normalise_mobile(raw: str, country: str = "") -> str:
     """Return the number in E.164 ("+12125551212").
 

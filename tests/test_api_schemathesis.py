@@ -20,7 +20,7 @@ from tests.helpers import receive, vote
 
 pytestmark = pytest.mark.slow
 
-MAX_SECONDS = 90
+MAX_SECONDS = 80
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 

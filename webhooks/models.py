@@ -14,8 +14,10 @@ class EventKind(models.TextChoices):
     INFO_REQUEST = "info_request.created", "New info request"
     # A web form or sticky session captured a subscriber's details.
     FORM_SUBMISSION = "form_submission.created", "New form submission"
-    # A callback created a subscriber or changed what we know of one.
-    SUBSCRIBER = "subscriber.changed", "Subscriber created or changed"
+    # A callback came from a number we had never seen: a new subscriber.
+    SUBSCRIBER_CREATED = "subscriber.created", "New subscriber"
+    # A callback came from a subscriber we knew (what we know of them may have changed).
+    SUBSCRIBER_CHANGED = "subscriber.changed", "Subscriber changed"
 
 
 def new_secret() -> str:

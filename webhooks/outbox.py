@@ -65,7 +65,14 @@ def enqueue_recorded(sender, response: Response, **kwargs) -> None:
         return
     kind, serializer = EVENTS[type(response)]
     events = [(kind, lambda: serializer(response).data)]
-    events.append((EventKind.SUBSCRIBER, lambda: SubscriberSerializer(response.subscriber).data))
+    subscriber = response.subscriber
+    # Set by campaigns.services.record() from the upsert's own RETURNING.
+    subscriber_kind = (
+        EventKind.SUBSCRIBER_CREATED
+        if getattr(response, "subscriber_created", False)
+        else EventKind.SUBSCRIBER_CHANGED
+    )
+    events.append((subscriber_kind, lambda: SubscriberSerializer(subscriber).data))
     deliveries = []
     for event_kind, data in events:
         targets = wanted.get(event_kind, ())
@@ -74,6 +81,16 @@ def enqueue_recorded(sender, response: Response, **kwargs) -> None:
             deliveries += [
                 Delivery(subscription_id=pk, kind=event_kind, body=body) for pk in targets
             ]
+    if not deliveries:
+        return
+    # The cache may name a subscription another process has since deleted or disabled: a
+    # delivery for it would fail the callback's transaction (foreign key).
+    live = set(
+        Subscription.objects.filter(
+            pk__in={delivery.subscription_id for delivery in deliveries}, enabled=True
+        ).values_list("pk", flat=True)
+    )
+    deliveries = [delivery for delivery in deliveries if delivery.subscription_id in live]
     for delivery in deliveries:
         delivery.message_id = Delivery.new_message_id()
     Delivery.objects.bulk_create(deliveries)

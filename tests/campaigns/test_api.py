@@ -175,10 +175,24 @@ def test_a_marketer_relabels_a_choice_made_from_a_callback():
 def test_a_choice_cannot_move_to_another_campaign():
     choice = vote("2125551212", "A").choice
     other = Campaign.objects.create(keyword="OTHER")
-    response = reader(*MARKETER).patch(f"/api/v1/poll-choices/{choice.id}/", {"campaign": other.id})
-    assert response.status_code == 400
+    # Read-only once the choice exists: ignored, as GET's other read-only fields are by PUT.
+    response = reader(*MARKETER).patch(
+        f"/api/v1/poll-choices/{choice.id}/", {"campaign": other.id, "label": "Tampa Bay"}
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["campaign"] == choice.campaign_id
     choice.refresh_from_db()
+    assert (choice.campaign_id, choice.label) == (choice.campaign.id, "Tampa Bay")
     assert choice.campaign_id != other.id
+
+
+def test_a_choice_for_a_campaign_that_does_not_exist_is_a_404_naming_the_field():
+    response = reader(*MARKETER).post(
+        "/api/v1/poll-choices/", {"campaign": 999999, "reply": "A", "label": "Tampa"}
+    )
+    assert response.status_code == 404
+    assert list(response.json()["errors"]) == ["campaign"]
+    assert not PollChoice.objects.exists()
 
 
 def test_a_marketer_reviews_an_automatic_campaign():
@@ -317,13 +331,21 @@ def test_results_count_as_the_results_page_does():
     assert {c["label"]: c["votes"] for c in window["choices"]} == {"Tampa": 0, "Miami": 1}
 
 
-def test_results_reject_a_bad_range_or_counting():
+def test_results_reject_a_bad_counting():
     campaign = vote("2125551212", "A").campaign
     client = reader("campaigns.view_campaign", "campaigns.view_pollresponse")
     url = f"/api/v1/campaigns/{campaign.id}/results/"
     assert "counting" in client.get(url, {"counting": "most"}).json()["errors"]
+
+
+def test_results_of_an_empty_range_count_no_vote():
+    campaign = vote("2125551212", "A").campaign
+    client = reader("campaigns.view_campaign", "campaigns.view_pollresponse")
+    url = f"/api/v1/campaigns/{campaign.id}/results/"
     now = timezone.now().isoformat()
-    assert client.get(url, {"since": now, "until": now}).status_code == 400
+    empty = client.get(url, {"since": now, "until": now})
+    assert empty.status_code == 200
+    assert (empty.json()["votes"], empty.json()["voters"]) == (0, 0)
 
 
 def test_results_reject_a_time_that_cannot_be_utc():

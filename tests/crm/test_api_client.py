@@ -223,3 +223,34 @@ def test_it_syncs_incrementally(api):
         ("+12125551212", {"Name": "Ann B."})
     ]
     assert changes.sync(client=client, after=third.after).results == []
+
+
+def test_it_registers_a_webhook_and_lists_custom_fields(api):
+    package, client = api
+    kinds = model(package, "KindsEnum")
+    request = model(package, "SubscriptionRequest")(
+        target_url="https://warehouse.example.com/hooks",
+        kinds=[kinds.SUBSCRIBER_CREATED, kinds.SUBSCRIBER_CHANGED],
+    )
+    created = operation(package, "webhooks.webhooks_create").sync(client=client, body=request)
+    assert created.secret.startswith("whsec_")
+    assert sorted(created.kinds) == ["subscriber.changed", "subscriber.created"]
+
+    # Read once first: on SQLite the previous test's flush DELETEd subscribers, and the
+    # triggers counted them out after the summary itself was emptied.
+    operation(package, "custom_fields.custom_fields_list").sync(client=client)
+    receive("form", key="JOIN", mobile="2125551212", Name="Ann", City="Tampa")
+    receive("form", key="JOIN", mobile="3055550123", Name="Bob")
+    fields = operation(package, "custom_fields.custom_fields_list").sync(client=client)
+    assert [(row.name, row.subscribers) for row in fields] == [("City", 1), ("Name", 2)]
+
+
+def test_a_country_filter_is_an_enum_and_a_missing_row_a_declared_404(api):
+    package, client = api
+    vote("2125551212", "A", country="US")
+    listed = operation(package, "subscribers.subscribers_list").sync(
+        client=client, country=model(package, "SubscribersListCountry").US
+    )
+    assert [row.mobile for row in listed.results] == ["+12125551212"]
+    missing = operation(package, "subscribers.subscribers_retrieve").sync(client=client, id=999999)
+    assert isinstance(missing, model(package, "Error"))

@@ -66,8 +66,8 @@ def test_a_user_gets_a_token_with_their_password(client):
     wrong = client.post(
         "/api/v1/token/", {"username": "warehouse", "password": "nope"}, "application/json"
     )
-    assert wrong.status_code == 400
-    assert wrong.json()["detail"] == "non_field_errors: Unable to log in with provided credentials."
+    assert wrong.status_code == 403
+    assert wrong.json()["detail"] == "Unable to log in with provided credentials."
 
 
 def test_password_guessing_for_a_token_is_locked_out(client):
@@ -78,4 +78,4 @@ def test_password_guessing_for_a_token_is_locked_out(client):
         ).status_code
         for i in range(6)
     ]
-    assert answers == [400] * 4 + [429] * 2
+    assert answers == [403] * 4 + [429] * 2

@@ -134,15 +134,15 @@ def token_request(client, username: str, password: str, **headers) -> int:
 @only_throttles
 def test_token_guesses_are_counted_per_address_whatever_the_usernames(client):
     answers = [token_request(client, f"user{i}", "guess") for i in range(11)]
-    assert answers == [400] * 10 + [429]
+    assert answers == [403] * 10 + [429]
 
 
 @only_throttles
 def test_token_guesses_are_counted_per_username_from_any_address():
     answers = [token_request(from_address(f"198.51.100.{i}"), "warehouse", "x") for i in range(11)]
-    assert answers == [400] * 10 + [429]
+    assert answers == [403] * 10 + [429]
     # Another username from a fresh address is still served.
-    assert token_request(from_address("203.0.113.9"), "other", "x") == 400
+    assert token_request(from_address("203.0.113.9"), "other", "x") == 403
 
 
 @only_throttles
@@ -150,7 +150,7 @@ def test_a_valid_token_in_authorization_does_not_lift_the_token_throttle(client)
     own = Token.objects.create(user=integration_user(name="mine")).key
     auth = {"HTTP_AUTHORIZATION": f"Token {own}"}
     answers = [token_request(client, f"user{i}", "guess", **auth) for i in range(11)]
-    assert answers == [400] * 10 + [429]
+    assert answers == [403] * 10 + [429]
 
 
 @only_throttles
@@ -159,12 +159,12 @@ def test_a_changing_forwarded_for_does_not_lift_the_token_throttle(client):
         token_request(client, f"user{i}", "guess", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}")
         for i in range(11)
     ]
-    assert answers == [400] * 10 + [429]
+    assert answers == [403] * 10 + [429]
 
 
 def test_token_guesses_lock_the_username_as_admin_logins_do(client):
     answers = [token_request(client, "warehouse", f"guess{i}") for i in range(5)]
-    assert answers == [400, 400, 400, 400, 429]
+    assert answers == [403, 403, 403, 403, 429]
 
 
 def test_locked_out_usernames_get_no_token_even_with_the_right_password(admin_user):

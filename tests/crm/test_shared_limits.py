@@ -62,14 +62,14 @@ def test_with_redis_the_token_throttle_counts_across_servers(redis_url):
     with ExitStack() as stack:
         # Axes would lock the address after five failures: here the throttle is measured.
         servers = two_servers(stack, CACHE_URL=redis_url, AXES_FAILURE_LIMIT="1000")
-        assert guesses(servers, 11) == [400] * 10 + [429]
+        assert guesses(servers, 11) == [403] * 10 + [429]
 
 
 def test_in_local_memory_each_server_counts_alone():
     """Why CACHE_URL matters: without it, two servers let twice the guesses through."""
     with ExitStack() as stack:
         servers = two_servers(stack, AXES_FAILURE_LIMIT="1000")
-        assert guesses(servers, 12) == [400] * 12
+        assert guesses(servers, 12) == [403] * 12
 
 
 def test_login_lockouts_count_across_servers_without_redis():
@@ -77,4 +77,4 @@ def test_login_lockouts_count_across_servers_without_redis():
     with ExitStack() as stack:
         servers = two_servers(stack)
         answers = [post_token(servers[i % 2], "admin", f"guess{i}") for i in range(6)]
-        assert answers == [400] * 4 + [429] * 2
+        assert answers == [403] * 4 + [429] * 2

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from tests.helpers import client_for, integration_user, receive, vote
@@ -90,6 +91,49 @@ def test_only_the_kinds_subscribed_to_are_written():
     assert list(Delivery.objects.values_list("kind", flat=True)) == [EventKind.INFO_REQUEST]
 
 
+def test_a_new_subscriber_is_created_then_changed():
+    Subscription.objects.create(
+        target_url="http://127.0.0.1:9/",
+        kinds=[EventKind.SUBSCRIBER_CREATED, EventKind.SUBSCRIBER_CHANGED],
+    )
+    receive("form", key="JOIN", mobile="2125551212", Name="Ann")
+    receive("form", key="JOIN", mobile="2125551212", City="Tampa")
+    receive("form", key="JOIN", mobile="3055550123", Name="Bob")
+    events = [
+        (kind, json.loads(body)["data"]["mobile"], json.loads(body)["data"]["fields"])
+        for kind, body in Delivery.objects.order_by("id").values_list("kind", "body")
+    ]
+    assert events == [
+        ("subscriber.created", "+12125551212", {"Name": "Ann"}),
+        ("subscriber.changed", "+12125551212", {"Name": "Ann", "City": "Tampa"}),
+        ("subscriber.created", "+13055550123", {"Name": "Bob"}),
+    ]
+
+
+def test_only_changes_are_sent_to_who_wants_only_changes():
+    Subscription.objects.create(
+        target_url="http://127.0.0.1:9/", kinds=[EventKind.SUBSCRIBER_CHANGED]
+    )
+    vote("2125551212", "A")
+    assert not Delivery.objects.exists()
+    vote("2125551212", "B")
+    assert list(Delivery.objects.values_list("kind", flat=True)) == ["subscriber.changed"]
+
+
+def test_a_subscription_another_process_deleted_fails_no_callback():
+    subscription = Subscription.objects.create(
+        target_url="http://127.0.0.1:9/", kinds=[EventKind.POLL_RESPONSE]
+    )
+    vote("2125551212", "A")
+    assert Delivery.objects.count() == 1
+    with connection.cursor() as cursor:  # no signal: this process still has it cached
+        cursor.execute("DELETE FROM webhooks_delivery")
+        cursor.execute("DELETE FROM webhooks_subscription WHERE id = %s", [subscription.id])
+    response = vote("3055550123", "A")
+    assert response.pk is not None
+    assert not Delivery.objects.exists()
+
+
 def test_a_rejected_callback_writes_no_event():
     Subscription.objects.create(target_url="http://127.0.0.1:9/", kinds=[EventKind.POLL_RESPONSE])
     receive("poll", shortcode="12345", key="PIZZA", reply="A")  # no mobile: rejected
@@ -100,12 +144,12 @@ def test_events_are_signed_retried_with_backoff_and_delivered_once_the_receiver_
     receiver,
 ):
     subscription = Subscription.objects.create(
-        target_url=receiver.url, kinds=[EventKind.POLL_RESPONSE, EventKind.SUBSCRIBER]
+        target_url=receiver.url, kinds=[EventKind.POLL_RESPONSE, EventKind.SUBSCRIBER_CREATED]
     )
     response = vote("2125551212", "A", label="Tampa")
     assert sorted(Delivery.objects.values_list("kind", flat=True)) == [
         EventKind.POLL_RESPONSE,
-        EventKind.SUBSCRIBER,
+        EventKind.SUBSCRIBER_CREATED,
     ]
     delivery = Delivery.objects.get(kind=EventKind.POLL_RESPONSE)
 
