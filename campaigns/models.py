@@ -4,7 +4,7 @@ import unicodedata
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Case, Count, Max, OuterRef, Subquery, Value, When
+from django.db.models import Case, Count, Max, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
@@ -70,23 +70,39 @@ class CampaignQuerySet(models.QuerySet):
 
         Per row, from its own kind's table only, through the (campaign, ...) indexes: meant for
         a page of campaigns (the subqueries run for the rows returned, not the whole table).
+        A poll's counts come from the counters the database keeps (PollTally: votes per
+        quarter hour, and each voter once, where their latest vote fell): counting a poll's
+        distinct voters from its votes took half a second at 333,000 votes.
         """
-        per_kind = {Kind.POLL: PollResponse, Kind.INFO: InfoRequest, Kind.FORM: FormSubmission}
 
-        def by_kind(aggregate, default):
-            def sub(model):
-                rows = model.objects.filter(campaign=OuterRef("pk")).order_by().values("campaign")
-                return Subquery(rows.annotate(v=aggregate).values("v")[:1])
+        def per_row(model, aggregate):
+            rows = model.objects.filter(campaign=OuterRef("pk")).order_by().values("campaign")
+            return Subquery(rows.annotate(v=aggregate).values("v")[:1])
 
-            whens = [
-                When(kind=kind, then=Coalesce(sub(m), default)) for kind, m in per_kind.items()
-            ]
+        def by_kind(default, **figures):
+            whens = [When(kind=kind, then=Coalesce(f, default)) for kind, f in figures.items()]
             return Case(*whens, default=default)
 
+        latest = Max("received_at")
         return self.annotate(
-            responses=by_kind(Count("*"), Value(0)),
-            subscribers=by_kind(Count("subscriber", distinct=True), Value(0)),
-            last_activity_at=by_kind(Max("received_at"), Value(None, models.DateTimeField())),
+            responses=by_kind(
+                Value(0),
+                poll=per_row(PollTally, Sum("votes")),
+                info=per_row(InfoRequest, Count("*")),
+                form=per_row(FormSubmission, Count("*")),
+            ),
+            subscribers=by_kind(
+                Value(0),
+                poll=per_row(PollTally, Sum("latest")),
+                info=per_row(InfoRequest, Count("subscriber", distinct=True)),
+                form=per_row(FormSubmission, Count("subscriber", distinct=True)),
+            ),
+            last_activity_at=by_kind(
+                Value(None, models.DateTimeField()),
+                poll=per_row(PollResponse, latest),
+                info=per_row(InfoRequest, latest),
+                form=per_row(FormSubmission, latest),
+            ),
         )
 
     def mark_reviewed(self) -> int:
