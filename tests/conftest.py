@@ -1,5 +1,6 @@
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,9 +34,9 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def server_process(django_db_setup, django_db_blocker):
-    """The product under gunicorn in its own process, on the test database, once a session."""
+@contextmanager
+def serving(django_db_blocker):
+    """The product under gunicorn in its own process, on the test database."""
     with django_db_blocker.unblock():
         url = database_url()
     env = {
@@ -53,10 +54,26 @@ def server_process(django_db_setup, django_db_blocker):
             yield base_url
 
 
+@pytest.fixture(scope="session")
+def server_process(django_db_setup, django_db_blocker):
+    """One server for the session."""
+    with serving(django_db_blocker) as base_url:
+        yield base_url
+
+
 @pytest.fixture
 def server(server_process, transactional_db) -> str:
     """The base URL of the running server; what the test writes is committed, so it sees it."""
     return server_process
+
+
+@pytest.fixture
+def own_server(django_db_setup, django_db_blocker, transactional_db):
+    """A server started for this test alone: the admin writes its history with content type
+    ids a long-lived server would have cached before the database was emptied between tests
+    (emptying makes them anew, with new ids)."""
+    with serving(django_db_blocker) as base_url:
+        yield base_url
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -25,6 +25,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture
+def server(own_server) -> str:
+    """A server per test: these tests write the admin's history (content types)."""
+    return own_server
+
+
+@pytest.fixture
 def sumotext(server, django_user_model) -> Endpoint:
     """The marketer's login and the platform's endpoint, made before the browser starts.
 
@@ -378,6 +384,7 @@ def test_each_admin_page_reads_on_a_laptop_and_a_phone(server, sumotext, browser
         # The filters open in a sheet that fits the screen; the campaign filter of votes
         # offers the polls, not the form.
         page.click("a[x-on\\:click='filterOpen = true']")
+        page.wait_for_selector("#changelist-filter", state="visible")
         filters = visible_text(page, "#changelist-filter")
         assert "FB1" in filters and "FB2" in filters and "JOIN" not in filters, width
         sheet = page.locator("#changelist-filter").bounding_box()
@@ -392,6 +399,7 @@ def test_each_admin_page_reads_on_a_laptop_and_a_phone(server, sumotext, browser
         assert overflow(page, "html") == 0, (width, "subscriber")
 
 
+@pytest.fixture
 def fb1_voters(server, sumotext) -> dict:
     """A poll with two choices and four voters who gave their zip on a form; made before the
     browser starts. 1001 voted B, zip 10024; 1002 B, 90210; 1003 A, 10001; 1004 A then B,
