@@ -4,7 +4,7 @@ import unicodedata
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Case, Count, Max, OuterRef, Subquery, Sum, Value, When
+from django.db.models import Case, Count, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
@@ -83,7 +83,12 @@ class CampaignQuerySet(models.QuerySet):
             whens = [When(kind=kind, then=Coalesce(f, default)) for kind, f in figures.items()]
             return Case(*whens, default=default)
 
-        latest = Max("received_at")
+        def latest(model):
+            # The newest row through the (campaign, received_at) index: MAX() per group would
+            # read all of a campaign's rows.
+            rows = model.objects.filter(campaign=OuterRef("pk")).order_by("-received_at")
+            return Subquery(rows.values("received_at")[:1])
+
         return self.annotate(
             responses=by_kind(
                 Value(0),
@@ -99,9 +104,9 @@ class CampaignQuerySet(models.QuerySet):
             ),
             last_activity_at=by_kind(
                 Value(None, models.DateTimeField()),
-                poll=per_row(PollResponse, latest),
-                info=per_row(InfoRequest, latest),
-                form=per_row(FormSubmission, latest),
+                poll=latest(PollResponse),
+                info=latest(InfoRequest),
+                form=latest(FormSubmission),
             ),
         )
 
