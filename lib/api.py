@@ -358,9 +358,6 @@ class ContractSchema(AutoSchema):
 # filters). Text in a body: no NUL either (DRF's fields refuse it: PostgreSQL cannot store it).
 QUERY_TEXT = r"^(?!null$)[^\u0000]+$"
 BODY_TEXT = r"^[^\u0000]*$"
-# Text a field must not leave blank: DRF strips what Python calls whitespace (Unicode spaces,
-# U+001C to U+001F and U+0085 included) before it checks, so one other character is needed.
-BODY_TEXT_NOT_BLANK = r"^[^\u0000]*[^\s\u0000\u001c-\u001f\u0085][^\u0000]*$"
 
 
 def text_patterns(result, generator, request, public):
@@ -383,6 +380,5 @@ def text_patterns(result, generator, request, public):
                 {"format", "enum", "pattern"} & set(field)
             )
             if free_text and not field.get("readOnly"):
-                blank_refused = field.get("minLength", 0) >= 1
-                field["pattern"] = BODY_TEXT_NOT_BLANK if blank_refused else BODY_TEXT
+                field["pattern"] = BODY_TEXT
     return result
