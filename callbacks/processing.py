@@ -27,9 +27,7 @@ def in_one_statement() -> bool:
     """Whether a new callback is recorded in one statement with no transaction around it:
     on PostgreSQL, outside a caller's transaction, when no receiver of `recorded` would write."""
     return (
-        connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and not (anyone_writes())
+        connection.vendor == "postgresql" and not connection.in_atomic_block and not anyone_writes()
     )
 
 

@@ -154,17 +154,25 @@ class BulkLoader:
         if table in self.numbered and "change_seq" in columns:
             n = columns.index("change_seq")
             rows = [(*row[:n], row[0], *row[n + 1 :]) for row in rows]
+        names = ", ".join(f'"{name}"' for name in columns)
         with connection.cursor() as cursor:
             if self.postgres:
-                names = ", ".join(f'"{name}"' for name in columns)
                 with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
             else:
-                names = ", ".join(f'"{name}"' for name in columns)
                 marks = ", ".join(["%s"] * len(columns))
                 cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
         self.seconds[table] = self.seconds.get(table, 0) + time.perf_counter() - started
+
+    def write_responses(self, model, columns: tuple, rows: list) -> None:
+        """Rows of (campaign, subscriber, callback, received_at, *columns), given their ids."""
+        first = self.ids(model, len(rows))
+        self.write(
+            model,
+            (*RESPONSE_COLUMNS, "change_seq", *columns),
+            [(first + k, *row[:4], "{}", self.change_seq, *row[4:]) for k, row in enumerate(rows)],
+        )
 
     def done(self) -> None:
         """Indexes back, triggers back on, and sequences past the ids used, so the next row
@@ -360,24 +368,8 @@ class Generator:
                         (campaign.pk, subscriber, event_id + n, at, json.dumps(fields))
                     )
             load.write(CallbackEvent, EVENT_COLUMNS, events)
-            first_info = load.ids(InfoRequest, len(info_rows))
-            load.write(
-                InfoRequest,
-                (*RESPONSE_COLUMNS, "change_seq", "message"),
-                [
-                    (first_info + k, *row[:4], "{}", load.change_seq, row[4])
-                    for k, row in enumerate(info_rows)
-                ],
-            )
-            first_form = load.ids(FormSubmission, len(form_rows))
-            load.write(
-                FormSubmission,
-                (*RESPONSE_COLUMNS, "change_seq", "fields"),
-                [
-                    (first_form + k, *row[:4], "{}", load.change_seq, row[4])
-                    for k, row in enumerate(form_rows)
-                ],
-            )
+            load.write_responses(InfoRequest, ("message",), info_rows)
+            load.write_responses(FormSubmission, ("fields",), form_rows)
 
 
 SUBSCRIBER_COLUMNS = (
