@@ -393,6 +393,8 @@ def test_each_admin_page_reads_on_a_laptop_and_a_phone(server, sumotext, browser
         # The subscriber page: custom fields as rows a person edits.
         page.goto(f"{server}/admin/crm/subscriber/?q=Bill")
         page.locator("#result_list tbody a").first.click()
+        # The click starts a navigation: wait for the page it opens.
+        page.wait_for_selector("input[name=fields_value]", state="attached")
         value = page.locator("input[name=fields_value][value='10024']")
         assert value.is_visible(), width
         assert page.locator("button[data-add-row]").is_visible(), width
