@@ -358,6 +358,14 @@ class ContractSchema(AutoSchema):
 # filters). Text in a body: no NUL either (DRF's fields refuse it: PostgreSQL cannot store it).
 QUERY_TEXT = r"^(?!null$)[^\u0000]+$"
 BODY_TEXT = r"^[^\u0000]*$"
+# What Python's str.strip() removes (str.isspace()), and so DRF's fields and Django's forms
+# before they check for blank: Unicode's spaces, and U+001C to U+001F and U+0085 besides.
+# Spelled out, not `\s`, which means a different set in each regex dialect.
+STRIPPED = (
+    r"\t\n\u000b\f\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# Text that may not be blank needs one character the strip keeps.
+BODY_TEXT_NOT_BLANK = rf"^[^\u0000]*[^\u0000{STRIPPED}][^\u0000]*$"
 
 
 def text_patterns(result, generator, request, public):
@@ -375,10 +383,12 @@ def text_patterns(result, generator, request, public):
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if not name.endswith("Request"):
             continue
-        for field in component.get("properties", {}).values():
+        for name, field in component.get("properties", {}).items():
             free_text = field.get("type") == "string" and not (
                 {"format", "enum", "pattern"} & set(field)
             )
             if free_text and not field.get("readOnly"):
-                field["pattern"] = BODY_TEXT
+                # A password is taken as typed (DRF's token serializer does not strip it).
+                blank_refused = field.get("minLength", 0) >= 1 and name != "password"
+                field["pattern"] = BODY_TEXT_NOT_BLANK if blank_refused else BODY_TEXT
     return result

@@ -10,6 +10,7 @@ from rest_framework import mixins, serializers
 from rest_framework.response import Response
 
 from lib.api import (
+    BODY_TEXT,
     CHANGES_PARAMETERS,
     IntegrationListMixin,
     IntegrationViewSet,
@@ -149,7 +150,12 @@ def field_name_problem(name: str) -> str:
     {
         "type": "object",
         "propertyNames": FIELD_NAME_SCHEMA,
-        "additionalProperties": {"type": ["string", "null"], "maxLength": 1000},
+        # A value may be blank (it removes the field), but holds no NUL, as any body text.
+        "additionalProperties": {
+            "type": ["string", "null"],
+            "maxLength": 1000,
+            "pattern": BODY_TEXT,
+        },
     }
 )
 class CustomFieldsField(serializers.DictField):

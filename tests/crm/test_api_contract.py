@@ -3,6 +3,7 @@ error shape, query strings read strictly, and what GET answers can be sent back 
 
 import base64
 import json
+import re
 import time
 
 import pytest
@@ -301,3 +302,54 @@ def test_a_number_where_the_schema_says_text_is_a_400():
     assert response.status_code == 400
     assert response.json()["errors"] == {"shortcode": ["Not a valid string."]}
     assert not Campaign.objects.exists()
+
+
+# Text the server strips: what Python's str.strip() removes (Unicode's spaces, U+001C to U+001F
+# and U+0085 too), alone or mixed.
+STRIPPED = [" ", "\u00a0", "\x1c", "\x85", "\u3000", "\t\u2028\u202f "]
+
+
+def request_schemas(client) -> dict:
+    schema = client.get("/api/v1/schema/?format=json").json()
+    return {
+        name: component["properties"]
+        for name, component in schema["components"]["schemas"].items()
+        if name.endswith("Request")
+    }
+
+
+@pytest.mark.parametrize("reply", STRIPPED)
+def test_a_reply_that_is_only_space_is_a_400_and_outside_the_schema(reply):
+    campaign = Campaign.objects.create(kind=Kind.POLL, keyword="FB1")
+    client = marketer()
+    response = client.post(
+        "/api/v1/poll-choices/", {"campaign": campaign.id, "reply": reply, "label": "Blank"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"reply": ["This field may not be blank."]}
+    pattern = request_schemas(client)["PollChoiceRequest"]["reply"]["pattern"]
+    assert re.search(pattern, reply) is None
+    assert re.search(pattern, reply + "B" + reply)
+
+
+def test_every_body_text_that_may_not_be_blank_needs_more_than_space_in_the_schema():
+    checked = 0
+    for component, properties in request_schemas(marketer()).items():
+        for name, field in properties.items():
+            if field.get("type") == "string" and field.get("minLength", 0) >= 1:
+                # A password is taken as typed (DRF's token serializer does not strip it); a
+                # webhook URL has its own pattern.
+                if name in ("password", "target_url"):
+                    continue
+                assert all(re.search(field["pattern"], text) is None for text in STRIPPED), (
+                    component,
+                    name,
+                )
+                checked += 1
+    assert checked >= 10
+
+
+def test_a_custom_field_value_with_nul_is_outside_the_schema():
+    fields = request_schemas(marketer())["PatchedSubscriberRequest"]["fields"]
+    assert re.search(fields["additionalProperties"]["pattern"], "Ann\x00") is None
+    assert re.search(fields["additionalProperties"]["pattern"], "")
