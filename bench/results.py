@@ -9,9 +9,12 @@ raw callback, in SQL (INSERT … SELECT over generate_series with the triggers a
 secondary indexes off, the indexes rebuilt after), then counts the poll with
 `rebuild_poll_tallies`. Then times, in process and with the production settings, the admin
 results page, its live mode (`format=json`) and the API's results endpoint for both counting
-rules over several ranges, next to the floor of the same run: the GROUP BY recount over the
-same votes that the pages ran before the counters (campaigns.results.scan_tally).
-Prints Markdown (and writes it to --out).
+rules over every kind of range they offer (the page: whole days in the site's time zone, from,
+through or both; the API: any instant), next to the floor of the same run: the GROUP BY
+recount over the same votes that the pages ran before the counters
+(campaigns.results.scan_tally). Then the page's parts, one breakdown, and what the counting
+triggers add to one vote's INSERT. Prints Markdown (and writes it to --out) with the run's
+duration. `--fill-only` fills the database and stops.
 """
 
 import argparse
@@ -49,6 +52,7 @@ from django.utils import timezone  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from campaigns import results  # noqa: E402
+from campaigns.breakdowns import breakdown, dimension  # noqa: E402
 from campaigns.models import Campaign, PollResponse  # noqa: E402
 
 DAYS = 14
@@ -145,10 +149,12 @@ def fill(responses: int, subscribers: int) -> None:
     )
 
 
-# (label, admin query, API query); the poll runs Mar 1 00:00 to Mar 14 24:00 UTC.
+# (label, admin query, API query); the poll runs Mar 1 00:00 to Mar 14 24:00 UTC. The page
+# offers whole days (since, until, both); the API any instant.
 RANGES = [
     ("whole poll", {}, {}),
     ("since Mar 8 (to the end)", {"since": "2026-03-08"}, {"since": "2026-03-08T00:00:00Z"}),
+    ("one day, the last (Mar 14)", {"since": "2026-03-14", "until": "2026-03-14"}, None),
     (
         "Mar 8 through Mar 31 (past the last vote)",
         {"since": "2026-03-08", "until": "2026-03-31"},
@@ -161,6 +167,7 @@ RANGES = [
     ),
     ("one day, Mar 5", {"since": "2026-03-05", "until": "2026-03-05"}, None),
     ("Mar 3 through Mar 9", {"since": "2026-03-03", "until": "2026-03-09"}, None),
+    ("through Mar 13", {"until": "2026-03-13"}, None),
     (
         "Mar 4 10:17 to Mar 6 18:45 (API)",
         None,
@@ -267,7 +274,11 @@ def parts(runs: int) -> list[str]:
         lines.append(f"| {name} | {ms[0]:,.0f} ms | {ms[1]:,.0f} ms |")
     voters = results.poll_results(campaign).voters
     ms = timed(lambda: results.new_and_returning(campaign, voters=voters), runs)
-    lines.append(f"| new voters (probed from the subscribers first seen since) | {ms:,.0f} ms | |")
+    lines.append(f"| new and returning voters (counters) | {ms:,.0f} ms | |")
+    since = datetime(2026, 3, 8, tzinfo=UTC)
+    voters = results.poll_results(campaign, since=since).voters
+    ms = timed(lambda: results.new_and_returning(campaign, since, voters=voters), runs)
+    lines.append(f"| new and returning voters since Mar 8 (counters) | {ms:,.0f} ms | |")
     with timezone.override("Asia/Kolkata"):
         ms = [
             timed(lambda c=c: results.timeline_by_choice(campaign, c), runs)
@@ -280,41 +291,87 @@ def parts(runs: int) -> list[str]:
     return lines
 
 
-def insert_cost(inserts: int = 2000) -> list[str]:
-    """What the counting triggers add to one vote's INSERT (a returning voter's), in one
-    transaction rolled back: the same single-row INSERTs with the triggers on and off."""
-    sql = (
-        "INSERT INTO campaigns_pollresponse (campaign_id, subscriber_id, callback_id, "
-        "received_at, extras, choice_id, reply, label) VALUES (1, %s, %s, now(), '{}', %s, "
-        "'A', '')"
-    )
-    figures = {}
-    for triggers in ("on", "off"):
-        with transaction.atomic(), connection.cursor() as cursor:
+def breakdown_cost() -> list[str]:
+    """One breakdown of the page (by carrier, whole poll), timed once: it groups the votes
+    by what is known of their voters, from the votes, not the counters."""
+    campaign = Campaign.objects.get(pk=1)
+    lines = ["| Breakdown by carrier (whole poll, one request) | all | latest |", "|---|---:|---:|"]
+    dim = dimension(campaign, "carrier")
+    ms = []
+    for counting in ("all", "latest"):
+        started = time.perf_counter()
+        breakdown(campaign, dim, counting, None, None)
+        ms.append((time.perf_counter() - started) * 1000)
+    lines.append(f"| breakdown (a scan of the votes) | {ms[0]:,.0f} ms | {ms[1]:,.0f} ms |")
+    return lines
+
+
+LOOP = """
+CREATE FUNCTION pg_temp.insert_votes(voters bigint[], callbacks bigint[]) RETURNS float
+LANGUAGE plpgsql AS $$
+DECLARE started timestamptz := clock_timestamp();
+BEGIN
+    FOR n IN 1 .. array_length(callbacks, 1) LOOP
+        INSERT INTO campaigns_pollresponse (campaign_id, subscriber_id, callback_id,
+            received_at, extras, choice_id, reply, label)
+        VALUES (1, voters[n], callbacks[n], now(), '{}', 1 + n % 4, 'A', '');
+    END LOOP;
+    RETURN extract(epoch FROM clock_timestamp() - started);
+END $$
+"""
+
+
+def _insert_pass(inserts: int, triggers: bool, new_voters: bool) -> float:
+    """µs per single-row INSERT of a vote, timed inside the database (a loop of INSERT
+    statements, so no round trip), in a transaction rolled back."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO callbacks_callbackevent (endpoint_id, kind, method, query_string, "
+            "body, content_type, received_at, outcome, reason, change_seq) SELECT 1, 'poll',"
+            " 'GET', '', '', '', now(), 'processed', '', 0 FROM generate_series(1, %s) "
+            "RETURNING id",
+            [inserts],
+        )
+        callbacks = [row[0] for row in cursor.fetchall()]
+        if new_voters:
             cursor.execute(
-                "INSERT INTO callbacks_callbackevent (endpoint_id, kind, method, query_string, "
-                "body, content_type, received_at, outcome, reason, change_seq) SELECT 1, 'poll',"
-                " 'GET', '', '', '', now(), 'processed', '', 0 FROM generate_series(1, %s) "
-                "RETURNING id",
+                "INSERT INTO crm_subscriber (mobile, country, carrier, fields, first_seen_at, "
+                "last_seen_at, updated_at, change_seq) SELECT '+1646' || (2000000 + i), 'US', "
+                "'', '{}', now(), now(), now(), 0 FROM generate_series(1, %s) AS i RETURNING id",
                 [inserts],
             )
-            callbacks = [row[0] for row in cursor.fetchall()]
-            if triggers == "off":
-                for op in ("insert", "update", "delete"):
-                    cursor.execute(
-                        f"ALTER TABLE campaigns_pollresponse DISABLE TRIGGER "
-                        f"campaigns_pollresponse_tally_{op}"
-                    )
-            started = time.perf_counter()
-            for n, callback in enumerate(callbacks):
-                cursor.execute(sql, [1 + n * 7919 % 1000, callback, 1 + n % 4])
-            figures[triggers] = (time.perf_counter() - started) * 1e6 / inserts
-            transaction.set_rollback(True)
-    return [
-        f"One vote's INSERT (a voter with about 10 votes), {inserts} in a transaction, rolled "
-        f"back: {figures['on']:,.0f} µs with the counting triggers, {figures['off']:,.0f} µs "
-        f"without ({figures['on'] / figures['off']:.2f}x; the commit, not included, is the same)."
+            voters = [row[0] for row in cursor.fetchall()]
+        else:
+            voters = [1 + n * 7919 % 1000 for n in range(inserts)]  # about 10 votes each
+        if not triggers:
+            for op in ("insert", "update", "delete"):
+                cursor.execute(
+                    f"ALTER TABLE campaigns_pollresponse DISABLE TRIGGER "
+                    f"campaigns_pollresponse_tally_{op}"
+                )
+        cursor.execute(LOOP)
+        cursor.execute("SELECT pg_temp.insert_votes(%s, %s)", [voters, callbacks])
+        seconds = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+    return seconds * 1e6 / inserts
+
+
+def insert_cost(inserts: int = 1000, passes: int = 7) -> list[str]:
+    """What the counting triggers add to one vote's INSERT, for a returning voter and a new
+    one: the same INSERTs with the triggers on and off, in alternating passes (load from
+    elsewhere hits both alike), medians."""
+    lines = [
+        "| One vote's INSERT, in the database | with the triggers | without | ratio |",
+        "|---|---:|---:|---:|",
     ]
+    for label, new_voters in (("returning voter (about 10 votes)", False), ("new voter", True)):
+        on, off = [], []
+        for _ in range(passes):
+            on.append(_insert_pass(inserts, True, new_voters))
+            off.append(_insert_pass(inserts, False, new_voters))
+        on_us, off_us = statistics.median(on), statistics.median(off)
+        lines.append(f"| {label} | {on_us:,.0f} µs | {off_us:,.0f} µs | {on_us / off_us:.2f}x |")
+    return lines
 
 
 PREAMBLE = """# Poll results at ten million votes
@@ -371,13 +428,19 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks-results.md"))
+    parser.add_argument("--fill-only", action="store_true", help="Fill the database and stop.")
     args = parser.parse_args()
     fill(args.responses, args.subscribers)
+    if args.fill_only:
+        return
+    started = time.perf_counter()
     load = os.getloadavg()
     table = measure(args.runs)
     split = parts(args.runs)
+    broken_down = breakdown_cost()
     cost = insert_cost()
     load_after = os.getloadavg()
+    took = time.perf_counter() - started
     cpu = next(
         line.split(":", 1)[1].strip()
         for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -396,11 +459,13 @@ def main() -> None:
             f" load average {load[0]:.1f} before, {load_after[0]:.1f} after. One poll of "
             f"{args.responses:,} votes from {args.subscribers:,} subscribers over {DAYS} days; "
             f"server time in process (Django's test client, DEBUG off), median of "
-            f"{args.runs} after a warm-up.",
+            f"{args.runs} after a warm-up. The measuring took {took / 60:.0f} minutes.",
             "",
             *table,
             "",
             *split,
+            "",
+            *broken_down,
             "",
             *cost,
             "",
