@@ -5,8 +5,9 @@ The figures come from the counters the database keeps per choice and quarter hou
 every vote over any range; each subscriber's latest vote and distinct voters over any range
 that runs to the poll's last vote (the whole poll, "since Monday", live mode). Every time
 zone's hours and days start on a quarter hour; edges that do not (a custom range's minutes)
-are counted from the responses of those quarter hours only. The one case the counters cannot
-answer, latest votes and voters in a range that ends before the poll's last vote, scans the
+are counted from the responses of those quarter hours only. New voters of a range that runs to
+the end come from their own counters (PollNewVoters). The one case the counters cannot answer,
+latest votes, voters and new voters in a range that ends before the poll's last vote, scans the
 votes in the range (scan_tally(); PostgreSQL's shapes stream over an index).
 """
 

@@ -133,12 +133,12 @@ def probes_sql(id: str, campaign: str, subscriber: str, choice: str) -> tuple[st
 def one_vote_sql(
     vendor: str, id: str, campaign: str, subscriber: str, choice: str, at: str
 ) -> list[str]:
-    """What changed_sql() would count for one inserted vote (the callback's case; SQLite's
-    trigger, PostgreSQL's runs the same rule step by step), from the probes_sql() instead of
-    the voter's votes: it becomes the voter's latest if it beats their
-    latest other vote (p), and their latest for its choice if it is later than that one (q).
-    Two statements, the counters and the new voters; each reads its probes once (one row,
-    then crossed with the rows it adds)."""
+    """What changed_sql() would count for one inserted vote (the callback's case, in SQLite's
+    trigger; PostgreSQL's runs the same rule step by step), from probes_sql() instead of the
+    voter's votes: it becomes the voter's latest if it beats their latest other vote (p), and
+    their latest for its choice if it is later than that one (q). Two statements, the
+    counters and the new voters; each reads its probes once (one row, then crossed with the
+    rows it adds)."""
     p, q, s = probes_sql(id, campaign, subscriber, choice)
     base = f"FROM (SELECT 1 AS one) AS base LEFT JOIN {p} AS p ON 1 = 1"
     beats_p = f"(p.id IS NULL OR p.received_at < {at} OR (p.received_at = {at} AND p.id < {id}))"
