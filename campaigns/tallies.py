@@ -225,9 +225,10 @@ def _pg_function(op: str, new: str, old: str) -> str:
     one_vote = ""
     if op == "insert":
         # One row, as a callback inserts it: one_vote_sql()'s rule, step by step. Its probes
-        # are read once into variables (a re-vote for the voter's latest choice needs no q),
-        # the counters get at most three rows, and the new voters are written only when
-        # they move: statements simple enough that PostgreSQL plans them once.
+        # are read once into variables (a first vote, or a re-vote for the voter's latest
+        # choice, needs no q), the counters get at most three rows, and the new voters are
+        # written only when they move: statements simple enough that PostgreSQL plans them
+        # once.
         vote = [f"new_vote.{c}" for c in COLUMNS.split(", ")]
         p, q, s = probes_sql(*vote[:4])
         quarter = QUARTER["postgresql"].format
@@ -259,8 +260,8 @@ def _pg_function(op: str, new: str, old: str) -> str:
             PERFORM pg_advisory_xact_lock((new_vote.campaign_id & 2147483647)::int,
                                           (new_vote.subscriber_id & 2147483647)::int);
             SELECT * INTO p_id, p_at, p_choice FROM {p} AS p;
-            IF p_choice = new_vote.choice_id THEN
-                q_at := p_at;
+            IF p_id IS NULL OR p_choice = new_vote.choice_id THEN
+                q_at := p_at;  -- no other vote, or the latest is of this choice
             ELSE
                 SELECT * INTO q_at FROM {q} AS q;
             END IF;
