@@ -9,17 +9,22 @@ raw callback, in SQL (INSERT … SELECT over generate_series with the triggers a
 secondary indexes off, the indexes rebuilt after), then counts the poll with
 `rebuild_poll_tallies`. Then times, in process and with the production settings, the admin
 results page, its live mode (`format=json`) and the API's results endpoint for both counting
-rules over several ranges, next to the floor of the same run: the GROUP BY recount over the
-same votes that the pages ran before the counters (campaigns.results.scan_tally).
-Prints Markdown (and writes it to --out).
+rules over every kind of range they offer (the page: whole days in the site's time zone, from,
+through or both; the API: any instant), next to the floor of the same run: the GROUP BY
+recount over the same votes that the pages ran before the counters
+(campaigns.results.scan_tally). Then the page's parts, one breakdown, and what the counting
+triggers add to one vote's INSERT. Prints Markdown (and writes it to --out) with the run's
+duration. `--fill-only` fills the database and stops.
 """
 
 import argparse
 import os
 import platform
+import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +54,7 @@ from django.utils import timezone  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
 from campaigns import results  # noqa: E402
+from campaigns.breakdowns import breakdown, dimension  # noqa: E402
 from campaigns.models import Campaign, PollResponse  # noqa: E402
 
 DAYS = 14
@@ -145,10 +151,12 @@ def fill(responses: int, subscribers: int) -> None:
     )
 
 
-# (label, admin query, API query); the poll runs Mar 1 00:00 to Mar 14 24:00 UTC.
+# (label, admin query, API query); the poll runs Mar 1 00:00 to Mar 14 24:00 UTC. The page
+# offers whole days (since, until, both); the API any instant.
 RANGES = [
     ("whole poll", {}, {}),
     ("since Mar 8 (to the end)", {"since": "2026-03-08"}, {"since": "2026-03-08T00:00:00Z"}),
+    ("one day, the last (Mar 14)", {"since": "2026-03-14", "until": "2026-03-14"}, None),
     (
         "Mar 8 through Mar 31 (past the last vote)",
         {"since": "2026-03-08", "until": "2026-03-31"},
@@ -161,6 +169,7 @@ RANGES = [
     ),
     ("one day, Mar 5", {"since": "2026-03-05", "until": "2026-03-05"}, None),
     ("Mar 3 through Mar 9", {"since": "2026-03-03", "until": "2026-03-09"}, None),
+    ("through Mar 13", {"until": "2026-03-13"}, None),
     (
         "Mar 4 10:17 to Mar 6 18:45 (API)",
         None,
@@ -170,7 +179,12 @@ RANGES = [
 
 
 def timed(fn, runs: int) -> float:
-    """The median of `runs` calls, in milliseconds (after one warm-up call)."""
+    """The median of `runs` calls, in milliseconds (after one warm-up call; with `runs` 0,
+    one call and no warm-up)."""
+    if runs == 0:
+        started = time.perf_counter()
+        fn()
+        return (time.perf_counter() - started) * 1000
     fn()
     times = []
     for _ in range(runs):
@@ -204,6 +218,10 @@ def measure(runs: int) -> list[str]:
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for label, admin_query, api_query in RANGES:
+        since, until = range_of(admin_query, api_query)
+        source = "counters" if results.runs_to_the_end(campaign, until) else "scan"
+        # A scan takes seconds: timed once, so the run stays within minutes.
+        n = runs if source == "counters" else 0
         for counting in ("all", "latest"):
             cells = []
             for client, url, query, headers in (
@@ -221,15 +239,13 @@ def measure(runs: int) -> list[str]:
                     continue
                 query = {**query, "counting": counting}
                 cells.append(
-                    timed(lambda c=client, u=url, q=query, h=headers: get(c, u, q, **h), runs)
+                    timed(lambda c=client, u=url, q=query, h=headers: get(c, u, q, **h), n)
                 )
-            since, until = range_of(admin_query, api_query)
             floor = timed(
-                lambda s=since, u=until, c=counting: results.scan_tally(campaign, c, s, u), runs
+                lambda s=since, u=until, c=counting: results.scan_tally(campaign, c, s, u), n
             )
             api_ms = cells[2] if cells[2] is not None else cells[1]
             shown = ["–" if ms is None else f"{ms:,.0f} ms" for ms in cells]
-            source = "counters" if results.runs_to_the_end(campaign, until) else "scan"
             lines.append(
                 f"| {label} | {counting} | {source} | {' | '.join(shown)} | {floor:,.0f} ms | "
                 f"{floor / api_ms:,.1f}x |"
@@ -267,7 +283,11 @@ def parts(runs: int) -> list[str]:
         lines.append(f"| {name} | {ms[0]:,.0f} ms | {ms[1]:,.0f} ms |")
     voters = results.poll_results(campaign).voters
     ms = timed(lambda: results.new_and_returning(campaign, voters=voters), runs)
-    lines.append(f"| new voters (probed from the subscribers first seen since) | {ms:,.0f} ms | |")
+    lines.append(f"| new and returning voters (counters) | {ms:,.0f} ms | |")
+    since = datetime(2026, 3, 8, tzinfo=UTC)
+    voters = results.poll_results(campaign, since=since).voters
+    ms = timed(lambda: results.new_and_returning(campaign, since, voters=voters), runs)
+    lines.append(f"| new and returning voters since Mar 8 (counters) | {ms:,.0f} ms | |")
     with timezone.override("Asia/Kolkata"):
         ms = [
             timed(lambda c=c: results.timeline_by_choice(campaign, c), runs)
@@ -280,57 +300,214 @@ def parts(runs: int) -> list[str]:
     return lines
 
 
-def insert_cost(inserts: int = 2000) -> list[str]:
-    """What the counting triggers add to one vote's INSERT (a returning voter's), in one
-    transaction rolled back: the same single-row INSERTs with the triggers on and off."""
-    sql = (
-        "INSERT INTO campaigns_pollresponse (campaign_id, subscriber_id, callback_id, "
-        "received_at, extras, choice_id, reply, label) VALUES (1, %s, %s, now(), '{}', %s, "
-        "'A', '')"
-    )
-    figures = {}
-    for triggers in ("on", "off"):
-        with transaction.atomic(), connection.cursor() as cursor:
+def breakdown_cost() -> list[str]:
+    """One breakdown of the page (by carrier, whole poll), timed once: it groups the votes
+    by what is known of their voters, from the votes, not the counters."""
+    campaign = Campaign.objects.get(pk=1)
+    lines = ["| Breakdown by carrier (whole poll, one request) | all | latest |", "|---|---:|---:|"]
+    dim = dimension(campaign, "carrier")
+    ms = []
+    for counting in ("all", "latest"):
+        started = time.perf_counter()
+        breakdown(campaign, dim, counting, None, None)
+        ms.append((time.perf_counter() - started) * 1000)
+    lines.append(f"| breakdown (a scan of the votes) | {ms[0]:,.0f} ms | {ms[1]:,.0f} ms |")
+    return lines
+
+
+LOOP = """
+CREATE FUNCTION pg_temp.insert_votes(voters bigint[], callbacks bigint[]) RETURNS float
+LANGUAGE plpgsql AS $$
+DECLARE started timestamptz := clock_timestamp();
+BEGIN
+    FOR n IN 1 .. array_length(callbacks, 1) LOOP
+        INSERT INTO campaigns_pollresponse (campaign_id, subscriber_id, callback_id,
+            received_at, extras, choice_id, reply, label)
+        VALUES (1, voters[n], callbacks[n], now(), '{}', 1 + n % 4, 'A', '');
+    END LOOP;
+    RETURN extract(epoch FROM clock_timestamp() - started);
+END $$
+"""
+
+
+def _insert_pass(inserts: int, triggers: bool, new_voters: bool) -> float:
+    """µs per single-row INSERT of a vote, timed inside the database (a loop of INSERT
+    statements, so no round trip), in a transaction rolled back."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO callbacks_callbackevent (endpoint_id, kind, method, query_string, "
+            "body, content_type, received_at, outcome, reason, change_seq) SELECT 1, 'poll',"
+            " 'GET', '', '', '', now(), 'processed', '', 0 FROM generate_series(1, %s) "
+            "RETURNING id",
+            [inserts],
+        )
+        callbacks = [row[0] for row in cursor.fetchall()]
+        if new_voters:
             cursor.execute(
-                "INSERT INTO callbacks_callbackevent (endpoint_id, kind, method, query_string, "
-                "body, content_type, received_at, outcome, reason, change_seq) SELECT 1, 'poll',"
-                " 'GET', '', '', '', now(), 'processed', '', 0 FROM generate_series(1, %s) "
-                "RETURNING id",
+                "INSERT INTO crm_subscriber (mobile, country, carrier, fields, first_seen_at, "
+                "last_seen_at, updated_at, change_seq) SELECT '+1646' || (2000000 + i), 'US', "
+                "'', '{}', now(), now(), now(), 0 FROM generate_series(1, %s) AS i RETURNING id",
                 [inserts],
             )
-            callbacks = [row[0] for row in cursor.fetchall()]
-            if triggers == "off":
-                for op in ("insert", "update", "delete"):
-                    cursor.execute(
-                        f"ALTER TABLE campaigns_pollresponse DISABLE TRIGGER "
-                        f"campaigns_pollresponse_tally_{op}"
-                    )
-            started = time.perf_counter()
-            for n, callback in enumerate(callbacks):
-                cursor.execute(sql, [1 + n * 7919 % 1000, callback, 1 + n % 4])
-            figures[triggers] = (time.perf_counter() - started) * 1e6 / inserts
-            transaction.set_rollback(True)
-    return [
-        f"One vote's INSERT (a voter with about 10 votes), {inserts} in a transaction, rolled "
-        f"back: {figures['on']:,.0f} µs with the counting triggers, {figures['off']:,.0f} µs "
-        f"without ({figures['on'] / figures['off']:.2f}x; the commit, not included, is the same)."
+            voters = [row[0] for row in cursor.fetchall()]
+        else:
+            voters = [1 + n * 7919 % 1000 for n in range(inserts)]  # about 10 votes each
+        if not triggers:
+            for op in ("insert", "update", "delete"):
+                cursor.execute(
+                    f"ALTER TABLE campaigns_pollresponse DISABLE TRIGGER "
+                    f"campaigns_pollresponse_tally_{op}"
+                )
+        cursor.execute(LOOP)
+        cursor.execute("SELECT pg_temp.insert_votes(%s, %s)", [voters, callbacks])
+        seconds = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+    return seconds * 1e6 / inserts
+
+
+def insert_cost(inserts: int = 1000, passes: int = 7) -> list[str]:
+    """What the counting triggers add to one vote's INSERT, for a returning voter and a new
+    one: the same INSERTs with the triggers on and off, in alternating passes (load from
+    elsewhere hits both alike), medians."""
+    lines = [
+        "| One vote's INSERT, in the database | with the triggers | without | ratio |",
+        "|---|---:|---:|---:|",
     ]
+    for label, new_voters in (("returning voter (about 10 votes)", False), ("new voter", True)):
+        on, off = [], []
+        for _ in range(passes):
+            on.append(_insert_pass(inserts, True, new_voters))
+            off.append(_insert_pass(inserts, False, new_voters))
+        on_us, off_us = statistics.median(on), statistics.median(off)
+        lines.append(f"| {label} | {on_us:,.0f} µs | {off_us:,.0f} µs | {on_us / off_us:.2f}x |")
+    return lines
+
+
+SQLITE_FILL = [
+    "INSERT INTO callbacks_endpoint (id, name, token, enabled, created_at, previous_token) "
+    "VALUES (1, 'bench', 'bench-results-token', 1, '2026-03-01 00:00:00', '')",
+    "INSERT INTO campaigns_campaign (id, shortcode, keyword, keyword_key, kind, name, reply_text,"
+    " needs_review, review_reason, created_at, change_seq) VALUES (1, '84700', 'FB1', 'fb1', "
+    "'poll', 'TV vote', '', 0, '', '2026-03-01 00:00:00', 0)",
+    'INSERT INTO campaigns_pollchoice (id, campaign_id, reply, label, "order", from_callback, '
+    "change_seq) VALUES (1, 1, 'A', 'A', 0, 0, 0), (2, 1, 'B', 'B', 1, 0, 0), "
+    "(3, 1, 'C', 'C', 2, 0, 0), (4, 1, 'D', 'D', 3, 0, 0)",
+    "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 20000) "
+    "INSERT INTO crm_subscriber (id, mobile, country, carrier, fields, first_seen_at, "
+    "last_seen_at, updated_at, change_seq) SELECT i, '+1212' || (2000000 + i), 'US', '', '{}', "
+    "'2026-02-01 00:00:00', '2026-03-01 00:00:00', '2026-03-01 00:00:00', 0 FROM g",
+    "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 200000) "
+    "INSERT INTO callbacks_callbackevent (id, endpoint_id, kind, method, query_string, body, "
+    "content_type, received_at, outcome, reason, change_seq) SELECT i, 1, 'poll', 'GET', '', "
+    "'', '', '2026-03-01 00:00:00', 'processed', '', 0 FROM g",
+    "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 200000) "
+    "INSERT INTO campaigns_pollresponse (id, campaign_id, subscriber_id, callback_id, "
+    "received_at, extras, choice_id, reply, label, change_seq) SELECT i, 1, 1 + (i * 7919) % "
+    "20000, i, datetime('2026-03-01', '+' || (i * 6) || ' seconds'), '{}', 1 + i % 4, 'A', '', "
+    "0 FROM g",
+]
+
+
+def sqlite_insert_cost(inserts: int = 2000, passes: int = 7) -> list[str]:
+    """The same on SQLite (row triggers): a database migrated in a temporary file, 200,000
+    votes from 20,000 voters written with the triggers off, then single-row INSERTs through
+    Python's sqlite3 in a transaction rolled back, triggers on and off in alternating passes."""
+    from campaigns import tallies
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "results.sqlite3"
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}", "DJANGO_LOCAL": "1"}
+        manage = [sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"]
+        subprocess.run(manage, env=env, check=True)
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("BEGIN")
+        for statement in tallies.drop_statements("sqlite"):
+            db.execute(statement)
+        for statement in SQLITE_FILL:
+            db.execute(statement)
+        db.execute("COMMIT")
+        db.execute("BEGIN")
+        votes = f"(SELECT {tallies.COLUMNS}, 1 AS sign FROM campaigns_pollresponse)"
+        for statement in tallies.count_sql(votes, "sqlite"):
+            db.execute(statement)
+        db.execute("COMMIT")
+
+        def one_pass(triggers: bool, new_voters: bool, n: int) -> float:
+            db.execute("BEGIN")
+            for statement in tallies.drop_statements("sqlite"):
+                db.execute(statement)
+            if triggers:
+                for statement in tallies.trigger_statements("sqlite"):
+                    db.execute(statement)
+            first = 1_000_000 + n * inserts
+            db.execute(
+                f"WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < "
+                f"{inserts}) INSERT INTO callbacks_callbackevent (id, endpoint_id, kind, method, "
+                "query_string, body, content_type, received_at, outcome, reason, change_seq) "
+                f"SELECT {first} + i, 1, 'poll', 'GET', '', '', '', '2026-03-20 00:00:00', "
+                "'processed', '', 0 FROM g"
+            )
+            if new_voters:
+                db.execute(
+                    f"WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < "
+                    f"{inserts}) INSERT INTO crm_subscriber (id, mobile, country, carrier, fields,"
+                    " first_seen_at, last_seen_at, updated_at, change_seq) SELECT "
+                    f"{first} + i, '+1646' || ({first} + i), 'US', '', '{{}}', "
+                    "'2026-03-20 00:00:00', '2026-03-20 00:00:00', '2026-03-20 00:00:00', 0 FROM g"
+                )
+            started = time.perf_counter()
+            for i in range(1, inserts + 1):
+                voter = first + i if new_voters else 1 + i * 7919 % 1000
+                db.execute(
+                    "INSERT INTO campaigns_pollresponse (campaign_id, subscriber_id, callback_id,"
+                    " received_at, extras, choice_id, reply, label, change_seq) VALUES (1, ?, ?, "
+                    "'2026-03-20 00:00:00', '{}', ?, 'A', '', 0)",
+                    (voter, first + i, 1 + i % 4),
+                )
+            took = time.perf_counter() - started
+            db.execute("ROLLBACK")
+            return took * 1e6 / inserts
+
+        lines = [
+            "| One vote's INSERT, SQLite | with the triggers | without | ratio |",
+            "|---|---:|---:|---:|",
+        ]
+        for label, new_voters in (("returning voter (about 10 votes)", False), ("new voter", True)):
+            on, off = [], []
+            for n in range(passes):
+                on.append(one_pass(True, new_voters, 2 * n))
+                off.append(one_pass(False, new_voters, 2 * n + 1))
+            on_us, off_us = statistics.median(on), statistics.median(off)
+            lines.append(
+                f"| {label} | {on_us:,.0f} µs | {off_us:,.0f} µs | {on_us / off_us:.2f}x |"
+            )
+        db.close()
+    return lines
 
 
 PREAMBLE = """# Poll results at ten million votes
 
-`bench/results.py` (PostgreSQL; `DATABASE_URL` defaults to `crm_tally_10m`, kept between runs).
-The results page, its live mode and the API's results endpoint read the counters the database
-keeps per (poll, choice, quarter hour UTC, slot) as votes arrive (`campaigns/tallies.py`,
-triggers from migration `campaigns.0008`). The floor of the same run is the recount the pages
-ran before (`campaigns.results.scan_tally`: GROUP BY over every vote in the range, index-only
-scans on PostgreSQL); the last column is how many times faster the API answers than it.
+`bench/results.py` (PostgreSQL; `DATABASE_URL` defaults to `crm_tally_10m`, kept between runs;
+`--fill-only` fills it and stops). The results page, its live mode and the API's results
+endpoint read the counters the database keeps as votes arrive (`campaigns/tallies.py`, triggers
+from migration `campaigns.0010`): per (poll, choice, quarter hour UTC, slot) the votes, the
+subscribers whose latest vote it is, and those whose latest vote for the choice it is; and per
+(poll, quarter hour, slot) the voters counted at the earlier of their `first_seen_at` and their
+latest vote, for "new voters". The floor of the same run is the recount the pages ran before
+(`campaigns.results.scan_tally`: GROUP BY over every vote in the range, index-only scans on
+PostgreSQL); the last column is how many times faster the API (or live mode) answers than it.
+
+What the page and the API offer: the page, whole days in the site's time zone (from a day,
+through a day, or both; none is the whole poll), either counting rule, an optional segment,
+and live mode (the same figures as JSON every 5 s); the API, `since` and `until` at any instant.
 
 - Every vote, any range: whole quarter hours from the counters, a range's edges inside a
-  quarter (a custom API range's minutes) from those quarters' votes.
-- Each subscriber's latest vote and distinct voters: from the counters whenever the range runs
-  to the poll's last vote (the whole poll, "since …", "… through today", live mode); a range
-  that ends before the poll's last vote scans its votes as before (rows marked "scan" below).
+  quarter (an API range's minutes) from those quarters' votes.
+- Each subscriber's latest vote, distinct voters, new and returning voters: from the counters
+  whenever the range runs to the poll's last vote (the whole poll, "since …", "… through
+  today", live mode); a range that ends before the poll's last vote scans its votes as before
+  (rows marked "scan" below). A segment's figures scan its voters' votes (not measured here).
 """
 
 
@@ -338,30 +515,47 @@ NOTES = """## What is not under 1 s at 10M, and why
 
 - **Ranges that end before the poll's last vote** (rows marked "scan"): each subscriber's
   latest vote in [since, until) and the distinct voters in it depend on both ends, so they do
-  not add up from time buckets; they are counted from the votes in the range as before, in
-  time proportional to those votes (one day here is 714,000 votes). Every-vote figures of such
-  a range still come from the counters, but the same answer carries the voters per choice, so
-  it scans too. Plan: answer these ranges from a per-(poll, subscriber) row holding the
-  voter's votes as a compact array of (time, choice) (one row per voter instead of ten index
-  entries: a few times less to read, still linear), or compute them in the background and
-  cache them per (poll, range) until the counters change; neither is built.
-- **New and returning voters** on the results page (not in the API or live mode): the voters
-  come from the counters, the new ones are probed one by one from the subscribers first seen
-  since the range's start (318,000 here). Plan: a per-(poll, subscriber) row with the
-  subscriber's `first_seen_at` (kept by a trigger on the subscribers' table too), indexed by
-  (poll, first_seen_at, latest vote), makes it one index-only count.
+  not add up from time buckets; they are counted from the votes in the range, in time
+  proportional to those votes (one day here is 714,000 votes). Not built, because no exact
+  answer under 1 s was found that leaves a vote's INSERT as cheap as it is:
+  - A vote at quarter q whose voter's next vote is at quarter s is the latest in [a, b)
+    exactly when a <= q < b <= s; counters keyed by (q, s, choice) answer any whole-quarter
+    range. Over 14 days there are 1,344 quarters: up to 903,000 (q, s) pairs, 3.6 million
+    rows with 4 choices (29 million with the 8 slots that spread concurrent writers), and 10
+    million votes with varied gaps fill most of them, so the table is about as large as the
+    votes' index. A week's range reads the rows with q in it (about half of them, 1.8
+    million): at the rate the counters are summed here (43,008 rows in about 40 ms), about
+    2 s at this load, no faster than the scan. The complement (votes superseded inside the
+    range, q and s both in it) is small for a day (96 quarters: 4,656 pairs), not for a week.
+  - Writing it: each vote moves its voter's previous vote from (q, none) to (q, s), and the
+    same for the per-choice rule: one to two more counter rows upserted per vote, where the
+    upserts are already a large part of the triggers' cost below.
+  - What would work instead: cache each bounded range's figures per (poll, since, until) and
+    keep them while no vote inside the range changes (votes arriving now are after `until`
+    and do not change them), at the price of the first request's scan; or an array of (time,
+    choice) per (poll, voter) read in one pass (a few times fewer rows, still linear).
+- **Breakdowns** (by carrier, state, a custom field, age; one request each when opened on the
+  page) group the votes by what is known of their voters, from the votes, in time
+  proportional to them (table above); no counter covers a subscriber's attributes.
 - **Load**: this machine was shared with other jobs (load average above); every figure here,
   floor included, is several times what a quiet machine gives. The ratios are the point.
 
 ## What the counters cost
 
 Triggers on `campaigns_pollresponse` (PostgreSQL: per statement, with transition tables;
-SQLite: per row). One inserted vote, the callback's case, is counted from two index probes
-(its voter's latest other vote, and their latest for the same choice) and one upsert of up to
-three counter rows, in key order; statements of many rows recount the changed voters' votes.
-The insert figure above is the database's own time for the INSERT statement; the callback's
-other statements and its commit are unchanged, and it makes no extra round trip. Migration
-`campaigns.0008` counts the votes already there (10M: about 4 minutes on this busy machine).
+SQLite: per row) and one on `crm_subscriber` (a row whose `first_seen_at` changes, which the
+callbacks never do; it fires on nothing else). One inserted vote, the callback's case, is
+counted from index probes (the voter's latest other vote, their latest for the same choice,
+skipped on PostgreSQL when that is the same vote, and their `first_seen_at`) and an upsert of up
+to three counter rows in key order; the new-voter counter is written only by a voter's first
+vote in the poll (or one after a latest vote from before they were first seen). Statements of
+many rows recount the changed voters' votes. The INSERT figures above are timed inside the
+database (a loop of single-row INSERTs), so the round trip, the callback's other statements
+and its commit, all unchanged by the triggers, are not in them. Migration `campaigns.0010`
+counts the votes already there (10M: 3 min 8 s at load 7); `manage.py rebuild_poll_tallies`
+recounts from the responses the same way, and the tests compare the counters with a recount
+after concurrent callbacks, retries, spool drains, reprocessing, bulk edits and deletions and
+moved `first_seen_at`, on SQLite and PostgreSQL.
 """
 
 
@@ -371,13 +565,19 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks-results.md"))
+    parser.add_argument("--fill-only", action="store_true", help="Fill the database and stop.")
     args = parser.parse_args()
     fill(args.responses, args.subscribers)
+    if args.fill_only:
+        return
+    started = time.perf_counter()
     load = os.getloadavg()
     table = measure(args.runs)
     split = parts(args.runs)
-    cost = insert_cost()
+    broken_down = breakdown_cost()
+    cost = insert_cost() + [""] + sqlite_insert_cost()
     load_after = os.getloadavg()
+    took = time.perf_counter() - started
     cpu = next(
         line.split(":", 1)[1].strip()
         for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -396,11 +596,14 @@ def main() -> None:
             f" load average {load[0]:.1f} before, {load_after[0]:.1f} after. One poll of "
             f"{args.responses:,} votes from {args.subscribers:,} subscribers over {DAYS} days; "
             f"server time in process (Django's test client, DEBUG off), median of "
-            f"{args.runs} after a warm-up.",
+            f"{args.runs} after a warm-up (rows marked scan: one call, cold). The measuring "
+            f"took {took / 60:.0f} minutes.",
             "",
             *table,
             "",
             *split,
+            "",
+            *broken_down,
             "",
             *cost,
             "",

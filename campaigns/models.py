@@ -390,6 +390,33 @@ class PollTally(models.Model):
         return f"{self.campaign_id} {self.quarter:%Y-%m-%d %H:%M} {self.choice_id}: {self.votes}"
 
 
+class PollNewVoters(models.Model):
+    """A poll's voters counted, by the database, at the quarter hour (UTC) of the earlier of
+    their first_seen_at and their latest vote in the poll.
+
+    A voter is new in a range that runs to the poll's end, from `since`, exactly when both are
+    at or after `since`: they voted in it and the CRM first saw them in it. So the new voters
+    of such a range are these counts summed from `since` on. See campaigns/tallies.py.
+    """
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    quarter = models.DateTimeField(help_text="The start of the quarter hour, UTC.")
+    slot = models.SmallIntegerField()
+    voters = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("campaign", "quarter", "slot"), name="pollnewvoters_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.quarter:%Y-%m-%d %H:%M}: {self.voters}"
+
+
 class InfoRequest(Response):
     message = models.TextField(blank=True, help_text="The text of the incoming SMS.")
 

@@ -5,8 +5,9 @@ The figures come from the counters the database keeps per choice and quarter hou
 every vote over any range; each subscriber's latest vote and distinct voters over any range
 that runs to the poll's last vote (the whole poll, "since Monday", live mode). Every time
 zone's hours and days start on a quarter hour; edges that do not (a custom range's minutes)
-are counted from the responses of those quarter hours only. The one case the counters cannot
-answer, latest votes and voters in a range that ends before the poll's last vote, scans the
+are counted from the responses of those quarter hours only. New voters of a range that runs to
+the end come from their own counters (PollNewVoters). The one case the counters cannot answer,
+latest votes, voters and new voters in a range that ends before the poll's last vote, scans the
 votes in the range (scan_tally(); PostgreSQL's shapes stream over an index).
 """
 
@@ -35,7 +36,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
-from campaigns.models import Campaign, PollChoice, PollResponse, PollTally
+from campaigns.models import Campaign, PollChoice, PollNewVoters, PollResponse, PollTally
 from subscribers.models import Subscriber
 
 
@@ -434,18 +435,56 @@ def votes_over_time(
 def new_and_returning(
     campaign, since=None, until=None, voters=None, *, subscribers=None
 ) -> tuple[int, int]:
-    """(new, returning) voters in the range: new ones were first seen by the CRM in the range
-    (or, over all time, since the poll's first vote); returning ones knew us before.
+    """(new, returning) voters in the range: new ones were first seen by the CRM at or after
+    its start (over all time: the poll's first vote); returning ones knew us before.
 
     `voters`: the distinct voters in the range when the caller has them (poll_results()
-    counts them from the counters); the new ones are then looked up from the subscribers
-    first seen since the start, each probing its votes through an index."""
+    counts them from the counters). The new ones come from the counters for a range that runs
+    to the poll's end; otherwise they are looked up from the subscribers first seen since the
+    start, each probing its votes through an index."""
     votes = responses_in_range(campaign, since, until, subscribers=subscribers)
     start = since or votes.aggregate(first=Min("received_at"))["first"]
     if start is None:
         return 0, 0
     if voters is None:
         voters = votes.values("subscriber").distinct().count()
-    voted = Exists(votes.filter(subscriber=OuterRef("pk")))
-    new = Subscriber.objects.filter(voted, first_seen_at__gte=start).count()
+    if subscribers is None and _use_tallies() and runs_to_the_end(campaign, until):
+        new = _new_voters_since(campaign, start)
+    else:
+        voted = Exists(votes.filter(subscriber=OuterRef("pk")))
+        new = Subscriber.objects.filter(voted, first_seen_at__gte=start).count()
     return new, voters - new
+
+
+def _new_voters_since(campaign, start: datetime) -> int:
+    """Voters first seen at or after `start` who voted since: whole quarters from the
+    counters (PollNewVoters), the quarter `start` falls inside from its few voters."""
+    whole = _quarter(start)
+    if whole != start:
+        whole += QUARTER
+    found = PollNewVoters.objects.filter(campaign=campaign, quarter__gte=whole)
+    new = found.aggregate(n=Sum("voters"))["n"] or 0
+    if whole != start:
+        new += _new_voters_counted_in(campaign, start, whole)
+    return new
+
+
+def _new_voters_counted_in(campaign, low: datetime, high: datetime) -> int:
+    """Voters the counters place in [low, high) (inside one quarter): the earlier of their
+    first_seen_at and their latest vote falls in it, either because they were first seen in
+    it and voted since, or because their latest vote is in it and they were first seen later."""
+    votes = PollResponse.objects.filter(campaign=campaign)
+    seen_in = Subscriber.objects.filter(
+        Exists(votes.filter(subscriber=OuterRef("pk"), received_at__gte=low)),
+        first_seen_at__gte=low,
+        first_seen_at__lt=high,
+    ).count()
+    latest_in = (
+        votes.filter(received_at__gte=low, received_at__lt=high)
+        .filter(subscriber__first_seen_at__gte=high)
+        .filter(~_later_vote(("campaign", "subscriber"), tie_on_id=False))
+        .values("subscriber")
+        .distinct()
+        .count()
+    )
+    return seen_in + latest_in

@@ -12,6 +12,12 @@ subscriber's latest vote" and "distinct voters" for every range that runs to the
 poll (the whole poll, "since Monday", live mode): a subscriber voted in [since, end) exactly
 when their latest vote is at or after `since`. campaigns/results.py reads them.
 
+A second table (campaigns_pollnewvoters) counts each voter once, at the quarter hour of the
+earlier of their first_seen_at and their latest vote: a voter of [since, end) is new in it
+(first seen at or after `since`) exactly when both are at or after `since`, so the "new
+voters" of such a range add up too. A trigger on the subscribers' table moves a voter's count
+when their first_seen_at changes.
+
 The rule is written once, as SQL over a set of responses with a sign (counts_sql): the
 rebuild counts every response with +1; the triggers count the changed subscribers' responses
 after the change with +1 and before it with -1, and add the difference. So an INSERT, a
@@ -23,7 +29,10 @@ admin, a spool drain, reprocessing or raw SQL, moves the counters by exactly wha
   statement then reads what the other committed); different subscribers never wait for each
   other except on a shared counter row, and the slots spread those. Statements over many rows
   take one exclusive lock instead of thousands.
-- SQLite: row triggers (it fires them row by row, and has one writer at a time).
+- SQLite: row triggers (it fires them row by row, and has one writer at a time). A migration
+  that rebuilds crm_subscriber or campaigns_pollresponse there (SQLite's way to alter most
+  columns) fails while the triggers read the old table, and would drop those on it: drop
+  them first (drop_statements()) and put them back after (trigger_statements()).
 """
 
 from django.db import connection, connections, migrations, transaction
@@ -31,6 +40,8 @@ from django.utils.dateparse import parse_datetime
 
 RESPONSES = "campaigns_pollresponse"
 TALLY = "campaigns_polltally"
+NEW_VOTERS = "campaigns_pollnewvoters"
+SUBSCRIBERS = "crm_subscriber"
 SLOTS = 8  # a power of two: the slot is the subscriber id's low bits
 COLUMNS = "id, campaign_id, subscriber_id, choice_id, received_at"
 # A statement changing more rows than this locks every poll's counters at once.
@@ -44,6 +55,8 @@ QUARTER = {
     "sqlite": "substr({at}, 1, 14) || substr('0' || "
     "(CAST(substr({at}, 15, 2) AS INTEGER) / 15 * 15), -2) || ':00'",
 }
+# The earlier of two times ({a}, {b}); SQLite's text times compare in time order.
+EARLIER = {"postgresql": "LEAST({a}, {b})", "sqlite": "min({a}, {b})"}
 EMPTY = f"(SELECT {COLUMNS} FROM {RESPONSES} WHERE 1 = 0)"  # noqa: S608
 
 
@@ -67,9 +80,25 @@ def counts_sql(rows: str, vendor: str) -> str:
     """  # noqa: S608
 
 
-def changes_sql(new: str, old: str, vendor: str) -> str:
-    """The counters' deltas for responses `old` replaced by `new` (either may be EMPTY):
-    the changed subscribers' votes as they are now, minus as they were."""
+def new_voters_sql(rows: str, vendor: str) -> str:
+    """(campaign_id, quarter, slot, voters) from `rows` as counts_sql() takes them: each
+    subscriber once, with the sign, at the quarter of the earlier of their first_seen_at and
+    their latest vote."""
+    quarter = QUARTER[vendor].format(at=EARLIER[vendor].format(a="s.first_seen_at", b="v.latest"))
+    return f"""
+    SELECT campaign_id, {quarter} AS quarter, subscriber_id & {SLOTS - 1} AS slot,
+        SUM(sign) AS voters
+    FROM (
+        SELECT sign, campaign_id, subscriber_id, MAX(received_at) AS latest
+        FROM {rows} AS signed GROUP BY sign, campaign_id, subscriber_id
+    ) AS v JOIN {SUBSCRIBERS} AS s ON s.id = v.subscriber_id
+    GROUP BY campaign_id, quarter, slot
+    """  # noqa: S608
+
+
+def changed_sql(new: str, old: str) -> str:
+    """Responses `old` replaced by `new` (either may be EMPTY), as rows with a sign: the
+    changed subscribers' votes as they are now (+1), and as they were (-1)."""
     groups = (
         f"(SELECT DISTINCT campaign_id, subscriber_id FROM (SELECT {COLUMNS} FROM {new} AS n "  # noqa: S608
         f"UNION ALL SELECT {COLUMNS} FROM {old} AS o) AS changed)"
@@ -79,45 +108,74 @@ def changes_sql(new: str, old: str, vendor: str) -> str:
         f"AS sign FROM {RESPONSES} AS r JOIN {groups} AS g "
         "ON r.campaign_id = g.campaign_id AND r.subscriber_id = g.subscriber_id"
     )
-    rows = (
+    return (
         f"({theirs.format(sign=1)} UNION ALL {theirs.format(sign=-1)} "  # noqa: S608
         f"WHERE r.id NOT IN (SELECT id FROM {new} AS n) "
         f"UNION ALL SELECT {COLUMNS}, -1 AS sign FROM {old} AS o)"
     )
-    return counts_sql(rows, vendor)
 
 
-def one_vote_sql(vendor: str, id: str, campaign: str, subscriber: str, choice: str, at: str):
-    """changes_sql() for one inserted vote (the callback's case), from two index probes
-    instead of the voter's votes: it becomes the voter's latest if it beats their latest
-    other vote (p), and their latest for its choice if it is later than that one (q)."""
+def probes_sql(id: str, campaign: str, subscriber: str, choice: str) -> tuple[str, str, str]:
+    """What one inserted vote is counted from, as subqueries: the voter's latest other vote
+    (p: id, received_at, choice_id), the time of their latest other vote for the same choice
+    (q: received_at), their first_seen_at (s). Three index probes."""
     theirs = (
         f"FROM {RESPONSES} WHERE campaign_id = {campaign} AND subscriber_id = {subscriber} "  # noqa: S608
         f"AND id <> {id}"
     )
-    state = (
-        f"FROM (SELECT 1 AS one) AS base LEFT JOIN (SELECT id, received_at, choice_id {theirs} "
-        f"ORDER BY received_at DESC, id DESC LIMIT 1) AS p ON 1 = 1 "
-        f"CROSS JOIN (SELECT MAX(received_at) AS received_at {theirs} "
-        f"AND choice_id = {choice}) AS q"
+    return (
+        f"(SELECT id, received_at, choice_id {theirs} ORDER BY received_at DESC, id DESC LIMIT 1)",
+        f"(SELECT MAX(received_at) AS received_at {theirs} AND choice_id = {choice})",
+        f"(SELECT first_seen_at FROM {SUBSCRIBERS} WHERE id = {subscriber})",  # noqa: S608
     )
+
+
+def one_vote_sql(
+    vendor: str, id: str, campaign: str, subscriber: str, choice: str, at: str
+) -> list[str]:
+    """What changed_sql() would count for one inserted vote (the callback's case, in SQLite's
+    trigger; PostgreSQL's runs the same rule step by step), from probes_sql() instead of the
+    voter's votes: it becomes the voter's latest if it beats their latest other vote (p), and
+    their latest for its choice if it is later than that one (q). Two statements, the
+    counters and the new voters; each reads its probes once (one row, then crossed with the
+    rows it adds)."""
+    p, q, s = probes_sql(id, campaign, subscriber, choice)
+    base = f"FROM (SELECT 1 AS one) AS base LEFT JOIN {p} AS p ON 1 = 1"
     beats_p = f"(p.id IS NULL OR p.received_at < {at} OR (p.received_at = {at} AND p.id < {id}))"
     beats_q = f"(q.received_at IS NULL OR q.received_at < {at})"
-    quarter = QUARTER[vendor]
-    deltas = (
-        f"SELECT {choice} AS choice_id, {quarter.format(at=at)} AS quarter, 1 AS votes, "  # noqa: S608
-        f"CASE WHEN {beats_p} THEN 1 ELSE 0 END AS latest, "
-        f"CASE WHEN {beats_q} THEN 1 ELSE 0 END AS voters {state} "
-        f"UNION ALL SELECT p.choice_id, {quarter.format(at='p.received_at')}, 0, -1, 0 {state} "
-        f"WHERE p.id IS NOT NULL AND {beats_p} "
-        f"UNION ALL SELECT {choice}, {quarter.format(at='q.received_at')}, 0, 0, -1 {state} "
-        f"WHERE q.received_at IS NOT NULL AND {beats_q}"
+    quarter, earlier = QUARTER[vendor], EARLIER[vendor]
+    slot = f"{subscriber} & {SLOTS - 1} AS slot"
+    # The vote itself (+), and the voter's previous latest (p) and latest for this choice
+    # (q) when it takes their place (-).
+    row = "(SELECT 'vote' AS k UNION ALL SELECT 'p' UNION ALL SELECT 'q') AS row"
+    moment = f"CASE row.k WHEN 'vote' THEN {at} WHEN 'p' THEN p.received_at ELSE q.received_at END"
+    tally = (
+        f"SELECT {campaign} AS campaign_id, "  # noqa: S608
+        f"CASE row.k WHEN 'p' THEN p.choice_id ELSE {choice} END AS choice_id, "
+        f"{quarter.format(at=moment)} AS quarter, {slot}, "
+        f"SUM(CASE row.k WHEN 'vote' THEN 1 ELSE 0 END) AS votes, "
+        f"SUM(CASE row.k WHEN 'vote' THEN CASE WHEN {beats_p} THEN 1 ELSE 0 END "
+        f"WHEN 'p' THEN -1 ELSE 0 END) AS latest, "
+        f"SUM(CASE row.k WHEN 'vote' THEN CASE WHEN {beats_q} THEN 1 ELSE 0 END "
+        f"WHEN 'q' THEN -1 ELSE 0 END) AS voters "
+        f"{base} CROSS JOIN {q} AS q CROSS JOIN {row} "
+        f"WHERE row.k = 'vote' OR (row.k = 'p' AND p.id IS NOT NULL AND {beats_p}) "
+        f"OR (row.k = 'q' AND q.received_at IS NOT NULL AND {beats_q}) "
+        "GROUP BY 2, 3"
     )
-    return add_sql(
-        f"SELECT {campaign} AS campaign_id, choice_id, quarter, "  # noqa: S608
-        f"{subscriber} & {SLOTS - 1} AS slot, SUM(votes) AS votes, SUM(latest) AS latest, "
-        f"SUM(voters) AS voters FROM ({deltas}) AS d GROUP BY choice_id, quarter"
+    # When the vote becomes the voter's latest, their new-voter count moves from the earlier
+    # of first seen and p to the earlier of first seen and this vote. Only a first vote, or
+    # one after a latest vote from before first seen, moves it: the rest are skipped early.
+    seen = f"CASE row.k WHEN 'vote' THEN {at} ELSE p.received_at END"
+    new_voters = (
+        f"SELECT {campaign} AS campaign_id, "  # noqa: S608
+        f"{quarter.format(at=earlier.format(a='s.first_seen_at', b=seen))} AS quarter, {slot}, "
+        f"SUM(CASE row.k WHEN 'vote' THEN 1 ELSE -1 END) AS voters "
+        f"{base} CROSS JOIN {s} AS s CROSS JOIN (SELECT 'vote' AS k UNION ALL SELECT 'p') AS row "
+        f"WHERE (p.id IS NULL OR p.received_at < s.first_seen_at) AND {beats_p} "
+        f"AND (row.k = 'vote' OR p.id IS NOT NULL) GROUP BY 2"
     )
+    return [add_sql(tally), add_new_voters_sql(new_voters)]
 
 
 def add_sql(counts: str) -> str:
@@ -134,6 +192,25 @@ def add_sql(counts: str) -> str:
     """  # noqa: S608
 
 
+def add_new_voters_sql(counts: str) -> str:
+    """Add these counts to the new voters' counters, in key order."""
+    return f"""
+    INSERT INTO {NEW_VOTERS} (campaign_id, quarter, slot, voters)
+    SELECT campaign_id, quarter, slot, voters FROM ({counts}) AS counts WHERE voters <> 0
+    ORDER BY campaign_id, quarter, slot
+    ON CONFLICT (campaign_id, quarter, slot) DO UPDATE SET
+        voters = {NEW_VOTERS}.voters + excluded.voters
+    """  # noqa: S608
+
+
+def count_sql(rows: str, vendor: str) -> list[str]:
+    """The statements that add `rows` (responses with a sign) to both tables."""
+    return [
+        add_sql(counts_sql(rows, vendor)),
+        add_new_voters_sql(new_voters_sql(rows, vendor)),
+    ]
+
+
 def _pg_function(op: str, new: str, old: str) -> str:
     changed = f"(SELECT {COLUMNS} FROM {new} AS n UNION ALL SELECT {COLUMNS} FROM {old} AS o)"  # noqa: S608
     unchanged = ""
@@ -147,14 +224,55 @@ def _pg_function(op: str, new: str, old: str) -> str:
         )
     one_vote = ""
     if op == "insert":
-        # One row, as a callback inserts it: two index probes instead of the voter's votes.
+        # One row, as a callback inserts it: one_vote_sql()'s rule, step by step. Its probes
+        # are read once into variables (a first vote, or a re-vote for the voter's latest
+        # choice, needs no q), the counters get at most three rows, and the new voters are
+        # written only when they move: statements simple enough that PostgreSQL plans them
+        # once.
+        vote = [f"new_vote.{c}" for c in COLUMNS.split(", ")]
+        p, q, s = probes_sql(*vote[:4])
+        quarter = QUARTER["postgresql"].format
+        earlier = EARLIER["postgresql"].format
+        slot = f"new_vote.subscriber_id & {SLOTS - 1} AS slot"
+        tally = add_sql(
+            f"SELECT new_vote.campaign_id AS campaign_id, choice_id, quarter, {slot}, "  # noqa: S608
+            "SUM(votes) AS votes, SUM(latest) AS latest, SUM(voters) AS voters FROM (VALUES "
+            f"(new_vote.choice_id, {quarter(at='new_vote.received_at')}, 1, beats_p::int, "
+            "beats_q::int), "
+            f"(p_choice, {quarter(at='p_at')}, 0, -(beats_p AND p_id IS NOT NULL)::int, 0), "
+            f"(new_vote.choice_id, {quarter(at='q_at')}, 0, 0, "
+            "-(beats_q AND q_at IS NOT NULL)::int)"
+            ") AS d (choice_id, quarter, votes, latest, voters) "
+            "WHERE quarter IS NOT NULL GROUP BY choice_id, quarter"
+        )
+        new_voters = add_new_voters_sql(
+            f"SELECT new_vote.campaign_id AS campaign_id, quarter, {slot}, "  # noqa: S608
+            "SUM(voters) AS voters FROM (VALUES "
+            f"({quarter(at=earlier(a='f_at', b='new_vote.received_at'))}, 1), "
+            f"({quarter(at=earlier(a='f_at', b='p_at'))}, -1)"
+            # LEAST() passes over NULL: without p, only the first row counts.
+            ") AS d (quarter, voters) WHERE voters = 1 OR p_id IS NOT NULL GROUP BY quarter"
+        )
         one_vote = f"""
         IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 2) AS c) = 1 THEN
             SELECT {COLUMNS} INTO new_vote FROM new_rows;
             PERFORM pg_advisory_xact_lock_shared({PG_GLOBAL_LOCK});
             PERFORM pg_advisory_xact_lock((new_vote.campaign_id & 2147483647)::int,
                                           (new_vote.subscriber_id & 2147483647)::int);
-            {one_vote_sql("postgresql", *(f"new_vote.{c}" for c in COLUMNS.split(", ")))};
+            SELECT * INTO p_id, p_at, p_choice FROM {p} AS p;
+            IF p_id IS NULL OR p_choice = new_vote.choice_id THEN
+                q_at := p_at;  -- no other vote, or the latest is of this choice
+            ELSE
+                SELECT * INTO q_at FROM {q} AS q;
+            END IF;
+            beats_p := p_id IS NULL OR p_at < new_vote.received_at
+                OR (p_at = new_vote.received_at AND p_id < new_vote.id);
+            beats_q := q_at IS NULL OR q_at < new_vote.received_at;
+            {tally};
+            SELECT * INTO f_at FROM {s} AS s;
+            IF beats_p AND (p_id IS NULL OR p_at < f_at) THEN
+                {new_voters};
+            END IF;
             RETURN NULL;
         END IF;"""  # noqa: S608
     return f"""
@@ -162,6 +280,13 @@ def _pg_function(op: str, new: str, old: str) -> str:
     LANGUAGE plpgsql AS $$
     DECLARE
         new_vote record;
+        p_id bigint;
+        p_at timestamptz;
+        p_choice bigint;
+        q_at timestamptz;
+        f_at timestamptz;
+        beats_p boolean;
+        beats_q boolean;
     BEGIN
         {unchanged}{one_vote}
         IF (SELECT count(*) FROM (SELECT 1 FROM {changed} AS c LIMIT {BULK + 1}) AS c) > {BULK}
@@ -174,7 +299,7 @@ def _pg_function(op: str, new: str, old: str) -> str:
             FROM (SELECT DISTINCT campaign_id, subscriber_id FROM {changed} AS c
                   ORDER BY 1, 2) AS g;
         END IF;
-        {add_sql(changes_sql(new, old, "postgresql"))};
+        {";".join(count_sql(changed_sql(new, old), "postgresql"))};
         RETURN NULL;
     END $$;
     """  # noqa: S608
@@ -221,18 +346,68 @@ def trigger_statements(vendor: str) -> list[str]:
                 # SQLite fires row triggers row by row: every insert is one vote's.
                 count = one_vote_sql("sqlite", *(f"NEW.{c}" for c in COLUMNS.split(", ")))
             else:
-                count = add_sql(changes_sql(*lite, "sqlite"))
+                count = count_sql(changed_sql(*lite), "sqlite")
             statements += [
                 f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op}",
                 f"CREATE TRIGGER {RESPONSES}_tally_{op} AFTER {event} ON {RESPONSES} "
-                f"FOR EACH ROW BEGIN {count}; END",
+                f"FOR EACH ROW BEGIN {'; '.join(count)}; END",
             ]
-    return statements
+    return statements + first_seen_statements(vendor)
+
+
+def first_seen_sql(vendor: str, subscriber: str, before: str, after: str) -> str:
+    """A subscriber's first_seen_at moved from `before` to `after`: move their new-voter count
+    in every poll they voted in."""
+    quarter, earlier = QUARTER[vendor], EARLIER[vendor]
+    polls = (
+        f"(SELECT campaign_id, MAX(received_at) AS latest FROM {RESPONSES} "  # noqa: S608
+        f"WHERE subscriber_id = {subscriber} GROUP BY campaign_id)"
+    )
+    moved = " UNION ALL ".join(
+        f"SELECT campaign_id, {quarter.format(at=earlier.format(a=seen, b='latest'))} "  # noqa: S608
+        f"AS quarter, {sign} AS voters FROM {polls} AS v"
+        for seen, sign in ((before, -1), (after, 1))
+    )
+    return add_new_voters_sql(
+        f"SELECT campaign_id, quarter, {subscriber} & {SLOTS - 1} AS slot, "  # noqa: S608
+        f"SUM(voters) AS voters FROM ({moved}) AS m GROUP BY campaign_id, quarter"
+    )
+
+
+def first_seen_statements(vendor: str) -> list[str]:
+    """The trigger on the subscribers' table (a row's first_seen_at rarely moves: an edit, a
+    repair). On PostgreSQL it takes the counters' exclusive lock: votes being counted with
+    the old first_seen_at are committed before it reads them."""
+    trigger = f"{SUBSCRIBERS}_new_voters"
+    moved = first_seen_sql(vendor, "NEW.id", "OLD.first_seen_at", "NEW.first_seen_at")
+    if vendor == "postgresql":
+        return [
+            f"""CREATE OR REPLACE FUNCTION campaigns_pollnewvoters_first_seen() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_advisory_xact_lock({PG_GLOBAL_LOCK});
+                {moved};
+                RETURN NULL;
+            END $$""",
+            f"DROP TRIGGER IF EXISTS {trigger} ON {SUBSCRIBERS}",
+            f"CREATE TRIGGER {trigger} AFTER UPDATE OF first_seen_at ON {SUBSCRIBERS} "
+            "FOR EACH ROW WHEN (OLD.first_seen_at IS DISTINCT FROM NEW.first_seen_at) "
+            "EXECUTE FUNCTION campaigns_pollnewvoters_first_seen()",
+        ]
+    return [
+        f"DROP TRIGGER IF EXISTS {trigger}",
+        f"CREATE TRIGGER {trigger} AFTER UPDATE OF first_seen_at ON {SUBSCRIBERS} FOR EACH ROW "
+        f"WHEN OLD.first_seen_at IS NOT NEW.first_seen_at BEGIN {moved}; END",
+    ]
 
 
 def drop_statements(vendor: str) -> list[str]:
+    trigger = f"{SUBSCRIBERS}_new_voters"
     if vendor == "postgresql":
         return [
+            f"DROP TRIGGER IF EXISTS {trigger} ON {SUBSCRIBERS}",
+            "DROP FUNCTION IF EXISTS campaigns_pollnewvoters_first_seen()",
+        ] + [
             statement
             for op in SIDES
             for statement in (
@@ -240,7 +415,9 @@ def drop_statements(vendor: str) -> list[str]:
                 f"DROP FUNCTION IF EXISTS campaigns_polltally_{op}()",
             )
         ]
-    return [f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op}" for op in SIDES]
+    return [f"DROP TRIGGER IF EXISTS {trigger}"] + [
+        f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op}" for op in SIDES
+    ]
 
 
 def keep_tallies() -> migrations.RunPython:
@@ -259,7 +436,8 @@ def keep_tallies() -> migrations.RunPython:
 
 
 def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
-    """Recount the counters of one poll (or all) from the responses; the rows written.
+    """Recount the counters and new voters of one poll (or all) from the responses; the rows
+    written.
 
     Holds the counters' exclusive lock on PostgreSQL, so votes arriving meanwhile wait for it
     and are then counted on top of the recount, once."""
@@ -270,9 +448,12 @@ def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
     with transaction.atomic(using=using), conn.cursor() as cursor:
         if vendor == "postgresql":
             cursor.execute(f"SELECT pg_advisory_xact_lock({PG_GLOBAL_LOCK})")
-        cursor.execute(f"DELETE FROM {TALLY} {where}", params)  # noqa: S608
-        cursor.execute(add_sql(counts_sql(rows, vendor)), params)
-        return cursor.rowcount
+        written = 0
+        for table, statement in zip((TALLY, NEW_VOTERS), count_sql(rows, vendor), strict=True):
+            cursor.execute(f"DELETE FROM {table} {where}", params)  # noqa: S608
+            cursor.execute(statement, params)
+            written += cursor.rowcount
+        return written
 
 
 def recount(campaign_id: int) -> dict[tuple, tuple[int, int, int]]:
@@ -299,13 +480,35 @@ def stored(campaign_id: int) -> dict[tuple, tuple[int, int, int]]:
         return _nonzero(cursor.fetchall())
 
 
-def _nonzero(rows) -> dict:
-    def moment(value):
-        # SQLite hands back text; either way, a naive or aware UTC time, compared as text.
-        return str(parse_datetime(value) if isinstance(value, str) else value)[:19]
+def recount_new_voters(campaign_id: int) -> dict[str, int]:
+    """{quarter: voters} counted from the responses and subscribers now, slots summed: what
+    the new voters' counters must hold."""
+    rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} WHERE campaign_id = %s)"  # noqa: S608
+    sql = (
+        f"SELECT quarter, SUM(voters) FROM ({new_voters_sql(rows, connection.vendor)}) AS c "  # noqa: S608
+        "GROUP BY quarter"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign_id])
+        return {_moment(quarter): int(n) for quarter, n in cursor.fetchall() if n}
 
+
+def stored_new_voters(campaign_id: int) -> dict[str, int]:
+    """The new voters' counters as stored, in recount_new_voters()'s shape."""
+    sql = f"SELECT quarter, SUM(voters) FROM {NEW_VOTERS} WHERE campaign_id = %s GROUP BY quarter"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign_id])
+        return {_moment(quarter): int(n) for quarter, n in cursor.fetchall() if n}
+
+
+def _moment(value) -> str:
+    # SQLite hands back text; either way, a naive or aware UTC time, compared as text.
+    return str(parse_datetime(value) if isinstance(value, str) else value)[:19]
+
+
+def _nonzero(rows) -> dict:
     return {
-        (moment(quarter), choice): (int(v), int(lt), int(vs))
+        (_moment(quarter), choice): (int(v), int(lt), int(vs))
         for quarter, choice, v, lt, vs in rows
         if v or lt or vs
     }

@@ -3,8 +3,6 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from campaigns.tallies import keep_tallies
-
 
 class Migration(migrations.Migration):
 
@@ -29,6 +27,6 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('campaign', 'quarter', 'choice', 'slot'), name='polltally_key')],
             },
         ),
-        # The database counts every vote from now on, and those already there once.
-        keep_tallies(),
+        # The triggers that count the votes, and the count of those already there, come
+        # with 0010 (they write the new voters' table too, which this one precedes).
     ]

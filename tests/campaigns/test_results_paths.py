@@ -13,6 +13,7 @@ from django.db import connection
 from campaigns import results
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse
 from campaigns.results import Counting, poll_results, votes_over_time
+from subscribers.models import Subscriber
 from tests.helpers import receive
 
 START = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -26,7 +27,8 @@ def figures(campaign, counting, since, until) -> tuple:
     timeline = [
         (row["period"], row["votes"]) for row in votes_over_time(campaign, counting, since, until)
     ]
-    return found.votes, found.voters, per_choice, timeline
+    new_and_returning = results.new_and_returning(campaign, since, until, found.voters)
+    return found.votes, found.voters, per_choice, timeline, new_and_returning
 
 
 @pytest.fixture
@@ -37,6 +39,8 @@ def random_poll(db, settings) -> Campaign:
     campaign = Campaign.objects.create(shortcode="12345", keyword="VOTE", kind=Kind.POLL)
     for order, reply in enumerate("ABC"):
         PollChoice.objects.create(campaign=campaign, reply=reply, label=reply, order=order)
+    for n in range(0, 60, 4):  # known before the poll: returning voters from its first vote
+        Subscriber.objects.create(mobile=f"+1212555{n:04d}", first_seen_at=START - timedelta(2))
     for _ in range(300):
         at = START + timedelta(minutes=rng.randrange(5 * 24 * 60))
         receive(
@@ -47,7 +51,19 @@ def random_poll(db, settings) -> Campaign:
             key="VOTE",
             reply=rng.choice("ABCDd"),  # D and d: one reply nobody configured
         )
-    assert PollResponse.objects.filter(campaign=campaign).count() == 300
+    # Voters the new-voter counters place inside the quarter hour a range starts in: the
+    # poll's first vote (08:10) and 30 h 17 min after START. First seen in it and voting
+    # later, or voting in it and first seen later (the subscriber made by a newer callback).
+    edges = {
+        "+12125559001": (START - timedelta(minutes=48), START - timedelta(minutes=50)),
+        "+12125559002": (START + timedelta(days=6), START - timedelta(minutes=47)),
+        "+12125559003": (START + timedelta(hours=30, minutes=20), START + timedelta(days=2)),
+        "+12125559004": (START + timedelta(days=6), START + timedelta(hours=30, minutes=25)),
+    }
+    for mobile, (seen, at) in edges.items():
+        Subscriber.objects.create(mobile=mobile, first_seen_at=seen)
+        receive(Kind.POLL, at=at, mobile=mobile, shortcode="12345", key="VOTE", reply="A")
+    assert PollResponse.objects.filter(campaign=campaign).count() == 304
     return campaign
 
 
@@ -73,6 +89,8 @@ def test_the_counters_and_the_votes_agree_on_every_figure(random_poll, monkeypat
     for case, counted, scanned in zip(CASES, from_counters, from_votes, strict=True):
         assert counted == scanned, case
         assert counted[0] > 0, case
+    new_and_returning = [counted[-1] for counted in from_counters]
+    assert all(new > 0 and returning > 0 for new, returning in new_and_returning[:3])
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="only PostgreSQL has its own SQL")

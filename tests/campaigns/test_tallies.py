@@ -61,6 +61,9 @@ def assert_counters_match_a_recount(campaign: Campaign) -> dict:
     counted = tallies.stored(campaign.pk)
     assert counted == tallies.recount(campaign.pk)
     assert counted, "the poll has votes"
+    new_voters = tallies.stored_new_voters(campaign.pk)
+    assert new_voters == tallies.recount_new_voters(campaign.pk)
+    assert sum(new_voters.values()) == sum(latest for _, latest, _ in counted.values())
     return counted
 
 
@@ -145,13 +148,16 @@ def test_the_rebuild_restores_counters_that_drifted(poll):
     counted = assert_counters_match_a_recount(poll)
     other = Campaign.objects.create(shortcode="12345", keyword="OTHER", kind=Kind.POLL)
     receive(Kind.POLL, at=START, mobile="+12125550002", reply="A", shortcode="12345", key="OTHER")
+    new_voters = tallies.stored_new_voters(poll.pk)
     with connection.cursor() as cursor:
         cursor.execute("UPDATE campaigns_polltally SET votes = votes + 5, latest = 0")
+        cursor.execute("UPDATE campaigns_pollnewvoters SET voters = voters + 2")
 
     out = tallies.rebuild(poll.pk)
 
-    assert out == 2
+    assert out == 3  # two counter rows (one per choice), one of new voters
     assert tallies.stored(poll.pk) == counted
+    assert tallies.stored_new_voters(poll.pk) == new_voters
     assert tallies.stored(other.pk) != tallies.recount(other.pk), "only the poll asked for"
 
 
@@ -160,7 +166,7 @@ def test_the_command_says_what_it_recounted(poll, capsys):
 
     call_command("rebuild_poll_tallies", "--campaign", str(poll.pk))
 
-    assert capsys.readouterr().out == f"Recounted poll {poll.pk}: 1 counter rows.\n"
+    assert capsys.readouterr().out == f"Recounted poll {poll.pk}: 2 counter rows.\n"
 
 
 def test_the_command_refuses_a_campaign_that_is_no_poll(poll):
@@ -205,3 +211,22 @@ def test_a_vote_written_while_another_of_the_same_voter_is_uncommitted_counts_af
     assert errors == []
     counted = assert_counters_match_a_recount(poll)
     assert sum(latest for _, latest, _ in counted.values()) == 1
+
+
+def test_new_voters_follow_a_first_seen_at_that_moves(poll):
+    """A subscriber's first_seen_at later than their votes (a callback drained from the spool
+    after a newer one made the subscriber), then moved by an edit, then by a bulk update."""
+    receive(Kind.POLL, at=START + timedelta(days=1), mobile="+12125550001", reply="A", **PARAMS)
+    receive(Kind.POLL, at=START, mobile="+12125550001", reply="B", **PARAMS)  # older, later
+    receive(Kind.POLL, at=START, mobile="+12125550002", reply="A", **PARAMS)
+    voter = Subscriber.objects.get(mobile="+12125550001")
+    assert voter.first_seen_at == START + timedelta(days=1)
+    assert_counters_match_a_recount(poll)
+
+    voter.first_seen_at = START + timedelta(days=3)
+    voter.save(update_fields=["first_seen_at"])
+    assert_counters_match_a_recount(poll)
+    Subscriber.objects.update(first_seen_at=START - timedelta(days=30))
+    assert_counters_match_a_recount(poll)
+
+    assert tallies.stored_new_voters(poll.pk) == {str(START - timedelta(days=30))[:19]: 2}

@@ -125,10 +125,16 @@ def test_a_database_from_before_the_layers_upgrades_without_loss(old_release, em
     assert later[: len(before["crm_migrations"])] == before.pop("crm_migrations")
     # Tables added since that release (e.g. callbacks.CallbackFingerprint) start empty, but
     # for the one row that stamps the version of the campaigns callbacks look up, and the
-    # poll counters, which count the vote already there (one choice, one quarter hour), and the
-    # custom field summary, counted from the subscribers there are (one field name: Name).
+    # poll counters, which count the vote already there (one choice, one quarter hour) and its
+    # voter (one new-voter row), and the custom field summary, counted from the subscribers
+    # there are (one field name: Name).
     added = {label: n for label, n in after["rows"].items() if label not in before["rows"]}
-    counted = {"campaigns.CatalogVersion": 1, "campaigns.PollTally": 1, "crm.CustomField": 1}
+    counted = {
+        "campaigns.CatalogVersion": 1,
+        "campaigns.PollTally": 1,
+        "campaigns.PollNewVoters": 1,
+        "crm.CustomField": 1,
+    }
     assert added == {**dict.fromkeys(added, 0), **counted}
     after["rows"] = {label: n for label, n in after["rows"].items() if label not in added}
     assert after == before

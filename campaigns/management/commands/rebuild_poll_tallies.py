@@ -6,7 +6,8 @@ from campaigns.models import Campaign, Kind
 
 class Command(BaseCommand):
     help = (
-        "Recount the poll counters (votes per choice and hour) from the poll responses. "
+        "Recount the poll counters (votes, latest votes and voters per choice and quarter "
+        "hour, and new voters) from the poll responses and their subscribers. "
         "The database keeps them as votes arrive; this is for repairs and bulk loads."
     )
 
