@@ -193,9 +193,11 @@ class BulkLoader:
         with connection.cursor() as cursor:
             started = time.perf_counter()
             if self.postgres:
-                # Each index sorted in memory, by two processes (this transaction's only).
+                # Each index sorted in memory, by two processes, and the counters' recount
+                # after it too (this transaction's settings only).
                 cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
                 cursor.execute("SET LOCAL max_parallel_maintenance_workers = 2")
+                cursor.execute("SET LOCAL work_mem = '256MB'")
             for definition in self.indexes:
                 cursor.execute(definition)
             self.seconds["indexes"] = time.perf_counter() - started
@@ -624,15 +626,22 @@ class Command(BaseCommand):
             maker.make_votes(options["responses"], generator.polls)
             maker.make_other_callbacks(options["callbacks"], generator.infos, generator.forms)
             generator.load.done()
+            step = time.monotonic()
             refresh_derived_data()
+            spent = generator.load.seconds
+            spent["counters recounted"] = time.monotonic() - step
+            step = time.monotonic()
+        spent["commit"] = time.monotonic() - step
         loaded = time.monotonic() - started
-        if options["verbosity"] > 1:
-            for table, seconds in generator.load.seconds.items():
-                self.stderr.write(f"{table}: {seconds:.1f} s writing")
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            step = time.monotonic()
             # Fresh statistics and visibility map, as autovacuum would leave them.
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE")
+            spent["VACUUM ANALYZE"] = time.monotonic() - step
+        if options["verbosity"] > 1:
+            for what, seconds in spent.items():
+                self.stderr.write(f"{what}: {seconds:.1f} s")
         return (
             f"{options['subscribers']} subscribers, {options['responses']} poll responses, "
             f"{options['callbacks']} other callbacks in {time.monotonic() - started:.0f} s "
