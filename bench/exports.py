@@ -9,10 +9,12 @@ subscribers (four in five with custom fields), each vote with its raw callback, 
 (INSERT … SELECT over a series: the data is not the point here, the export is). Then, in
 one run, with the admin's times in America/New_York:
 - the floor: on PostgreSQL, `COPY` of the export's own join, ordered, with no formatting,
-  read through psycopg and thrown away; on SQLite, the same SELECT read by sqlite3;
+  read through psycopg and thrown away; on SQLite, the same SELECT read by sqlite3; read
+  before the downloads and again after, the mean taken (the load drifts on a shared machine);
+  the API's CSV against a floor of its own columns and order;
 - the admin's CSV export of every poll response (plain and "for Excel") and the API's
-  (`?format=csv`), downloaded from gunicorn (one sync worker, production settings) while
-  its memory is sampled;
+  (`?format=csv`), downloaded from gunicorn (one worker, threads as configured, production
+  settings) while its memory is sampled;
 - the Python writer alone (lib.exports.csv_lines over table()), in process;
 - the same for the subscribers, whose custom fields become columns, against their floor.
 Prints Markdown.
@@ -243,13 +245,24 @@ def main() -> None:
     connection.close()
 
     subscribers = Subscriber.objects.count()
-    response_floor = floor(export_queryset(), PollResponseAdmin.export_columns)
-    # The API's CSV has columns of its own (ids, the choice and its label): its own floor.
-    api_floor = floor(api_queryset(), PollResponseViewSet.csv_columns)
-    subscriber_floor = floor(
-        Subscriber.objects.order_by("-last_seen_at", "-pk"), SUBSCRIBER_COLUMNS, "fields"
-    )
-    assert response_floor[2] == api_floor[2] == n and subscriber_floor[2] == subscribers
+
+    def floors():
+        subscriber_floor = floor(
+            Subscriber.objects.order_by("-last_seen_at", "-pk"), SUBSCRIBER_COLUMNS, "fields"
+        )
+        return [
+            floor(export_queryset(), PollResponseAdmin.export_columns),
+            # The API's CSV has columns of its own (ids, the choice and its label).
+            floor(api_queryset(), PollResponseViewSet.csv_columns),
+            subscriber_floor,
+        ]
+
+    def mean(before, after):
+        """A floor read before the downloads and again after (the load drifts meanwhile)."""
+        assert before[2] == after[2]
+        return before[0], (before[1] + after[1]) / 2, before[2]
+
+    floors_before = floors()
     admin = {"Cookie": f"sessionid={session}"}
     api = {"Authorization": f"Token {token.key}"}
     downloads = {}
@@ -273,6 +286,8 @@ def main() -> None:
             rows, seconds, peak = download(base_url, path, headers, worker)
             assert rows == count, (path, rows)
             downloads[path] = (seconds, peak)
+    response_floor, api_floor, subscriber_floor = map(mean, floors_before, floors())
+    assert response_floor[2] == api_floor[2] == n and subscriber_floor[2] == subscribers
 
     def line(label, seconds, rows, base, peak=None):
         memory = f"{peak:.0f} MB" if peak else ""
