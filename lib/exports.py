@@ -22,7 +22,7 @@ import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import connections
 from django.db.models import (
@@ -315,23 +315,28 @@ def each_distinct(function, values: Sequence) -> list:
 
 class TimeCells:
     """Times as SQLite hands them over ("2026-01-02 03:04:05[.123]", UTC) written as
-    local_time() writes them; the zone's offset is worked out once a minute of data."""
+    local_time() writes them; the zone's offset is worked out once an hour of data (once a
+    minute in an hour whose offset changes or is not whole hours)."""
 
-    # A bound on the memo (about 3 MB), whatever the data's span: a worker stays small, and a
-    # minute worked out again costs microseconds.
+    # A bound on each memo (about 3 MB), whatever the data's span: a worker stays small, and
+    # an hour worked out again costs microseconds.
     MAX_MINUTES = 20_000
 
     def __init__(self, zone):
         self.zone = zone
+        self.hours: dict[str, str | None] = {}
         self.minutes: dict[str, str | None] = {}
 
     def local_column(self, values: Sequence) -> list:
-        minutes = self.minutes
+        hours = self.hours
         try:
-            for minute in {value[:16] for value in values} - minutes.keys():
-                self._minute(minute)
-            return [minutes[value[:16]] + value[16:19] for value in values]
-        except (TypeError, KeyError):  # a NULL, an offset with seconds, a memo just cleared
+            for hour in {value[:13] for value in values} - hours.keys():
+                self._hour(hour)
+            return [
+                hour + value[13:19] if (hour := hours[value[:13]]) else self.local(value)
+                for value in values
+            ]
+        except (TypeError, KeyError):  # a NULL, a memo just cleared
             return [self.local(value) for value in values]
 
     def local(self, text: str | None) -> str | None:
@@ -341,6 +346,15 @@ class TimeCells:
         if minute is None:  # an offset with seconds (a zone's early history): in full
             return local_time(datetime.fromisoformat(text).replace(tzinfo=UTC))
         return minute + text[16:19]
+
+    def _hour(self, text: str) -> None:
+        if len(self.hours) >= self.MAX_MINUTES:
+            self.hours.clear()
+        start = datetime.fromisoformat(text + ":00").replace(tzinfo=UTC).astimezone(self.zone)
+        end = (start + timedelta(minutes=59, seconds=59)).astimezone(self.zone)
+        offset = start.utcoffset()
+        whole = offset == end.utcoffset() and offset.seconds % 3600 == 0
+        self.hours[text] = start.strftime("%Y-%m-%d %H") if whole else None
 
     def _minute(self, text: str) -> str | None:
         if len(self.minutes) >= self.MAX_MINUTES:

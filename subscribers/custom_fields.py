@@ -134,6 +134,17 @@ def recount() -> dict[str, int]:
         return {name: count for name, count, _last_seen in cursor.fetchall()}
 
 
+def rebuild_summary() -> None:
+    """Count the summary afresh from the subscriber table: after a bulk load that had its
+    triggers off (generate_demo_data)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {CHANGES}")
+        cursor.execute(f"DELETE FROM {SUMMARY}")
+        cursor.execute(
+            f"INSERT INTO {SUMMARY} (name, subscribers, last_seen_at) {RECOUNT[connection.vendor]}"
+        )
+
+
 def stored_time(value: datetime | str | None) -> datetime | None:
     """A time as raw SQL returns it: SQLite gives UTC, as text or naive, PostgreSQL an aware
     datetime."""

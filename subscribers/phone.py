@@ -1,10 +1,15 @@
 """The one place where mobile numbers and country codes are read."""
 
+import ast
+import functools
+import importlib.util
+import re
+from pathlib import Path
+
 import phonenumbers
 import pycountry
 from django.conf import settings
 from django.utils.html import format_html
-from phonenumbers import geocoder
 
 
 class InvalidMobile(ValueError):
@@ -68,16 +73,51 @@ def display_mobile(e164: str, default_country: str | None = None) -> str:
 
 
 def us_state(e164: str) -> str:
-    """The US state (or territory) a +1 number's area code belongs to, from phonenumbers'
-    offline geocoder; "" for other numbers or when the geocoder does not know."""
+    """The US state (or territory) a +1 number's area code belongs to, as phonenumbers'
+    offline geocoder names it (its description_for_number(), in English); "" for other
+    numbers or when the geocoder does not know."""
     try:
         number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
         return ""
-    if phonenumbers.region_code_for_number(number) not in US_REGIONS:
+    region = phonenumbers.region_code_for_number(number)
+    kind = phonenumbers.number_type(number)
+    if region not in US_REGIONS or kind == phonenumbers.PhoneNumberType.UNKNOWN:
         return ""
-    place = geocoder.description_for_number(number, "en")
-    # "New York, NY" names a city and its state's code; "Florida" names the state.
+    if not phonenumbers.is_number_type_geographical(kind, number.country_code):
+        # Toll-free and the like: the territory's name where only one has such numbers.
+        valid_in = [
+            code
+            for code in phonenumbers.region_codes_for_country_code(number.country_code)
+            if phonenumbers.is_valid_number_for_region(number, code)
+        ]
+        return US_REGIONS.get(valid_in[0], "") if len(valid_in) == 1 else ""
+    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+    places = nanp_places()
+    # The longest prefix the geocoder knows wins, as in the geocoder ("1212" < "1212200").
+    for length in range(min(len(digits), NANP_LONGEST_PREFIX), 0, -1):
+        if place := places.get(digits[:length]):
+            return state_name(place)
+    return US_REGIONS[region]
+
+
+# NANP regions whose numbers the geocoder describes by US state or territory, and its names
+# for them, where it knows no place.
+US_REGIONS = {
+    "US": "United States",
+    "PR": "Puerto Rico",
+    "GU": "Guam",
+    "VI": "U.S. Virgin Islands",
+    "AS": "American Samoa",
+    "MP": "Northern Mariana Islands",
+}
+NANP_LONGEST_PREFIX = 7
+
+
+@functools.cache
+def state_name(place: str) -> str:
+    """ "New York, NY" names a city and its state's code: the state's name; "Florida" names
+    the state."""
     if ", " in place:
         code = place.rsplit(", ", 1)[1]
         subdivision = pycountry.subdivisions.get(code=f"US-{code}")
@@ -85,8 +125,29 @@ def us_state(e164: str) -> str:
     return place
 
 
-# NANP regions whose numbers the geocoder describes by US state or territory.
-US_REGIONS = {"US", "PR", "GU", "VI", "AS", "MP"}
+# One entry of the geocoder's data files for a +1 prefix, its English name as a literal:
+#  '1201200':{'en': 'Jersey City, NJ'},  or  {'en': u('Barri\u00e8re, BC')}
+GEODATA_ENTRY = re.compile(r"^ '(1\d*)':\{.*?'en': (?:u\()?'((?:[^'\\]|\\.)*)'", re.MULTILINE)
+
+
+@functools.cache
+def nanp_places() -> dict[str, str]:
+    """The geocoder's English place names of +1 prefixes ({"1212": "New York, NY", ...}).
+
+    Read from its data files, not imported: `phonenumbers.geocoder` loads every country in
+    every language, about 100 MB in each server process, where these take about 5 MB. The
+    files hold the prefixes in order, so the +1 ones are in the first few.
+    """
+    folder = Path(importlib.util.find_spec("phonenumbers").origin).parent / "geodata"
+    files = sorted(folder.glob("data[0-9]*.py"), key=lambda path: int(path.stem[4:]))
+    places: dict[str, str] = {}
+    for path in files:
+        found = GEODATA_ENTRY.findall(path.read_text(encoding="utf-8"))
+        if not found and places:
+            break
+        for prefix, name in found:
+            places[prefix] = ast.literal_eval(f"'{name}'") if "\\" in name else name
+    return places
 
 
 def mobile_html(e164: str) -> str:

@@ -7,6 +7,7 @@ from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import parse
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollResponse
+from subscribers.custom_fields import custom_field_summary, recount
 from subscribers.models import Subscriber
 from subscribers.phone import normalise_mobile
 
@@ -71,3 +72,11 @@ def test_after_the_bulk_load_the_product_writes_as_before(db):
     with connection.cursor() as cursor:
         indexes = connection.introspection.get_constraints(cursor, table)
     assert {"pollresponse_latest_vote", "pollresponse_changes"} <= set(indexes)
+
+
+def test_the_custom_field_summary_counts_the_loaded_subscribers(db):
+    generate()
+
+    summary = {row["name"]: row["subscribers"] for row in custom_field_summary()}
+    assert summary == recount()
+    assert summary["first_name"] > 0

@@ -1,10 +1,16 @@
+import subprocess
+import sys
+
 import pytest
 
 from subscribers.phone import (
+    US_REGIONS,
     InvalidMobile,
     country_code,
     display_mobile,
+    nanp_places,
     normalise_mobile,
+    state_name,
     us_state,
 )
 
@@ -60,7 +66,50 @@ def test_it_shows_numbers_of_the_default_country_the_national_way():
         ("+14155550100", "California"),
         ("+17875550000", "Puerto Rico"),
         ("+442071838750", ""),
+        ("+12082925555", "Idaho"),  # "Coeur d'Alene, ID": a quote in the data
+        ("+18005551212", ""),  # toll-free: a number of no place
+        ("+1671555010", ""),  # too short to be a number
     ],
 )
 def test_it_finds_the_us_state_of_a_number_offline(mobile, state):
     assert us_state(mobile) == state
+
+
+def test_it_reads_the_geocoders_own_names_for_every_plus_one_prefix():
+    from phonenumbers.geodata import GEOCODE_DATA  # the whole geocoder, here only
+
+    expected = {
+        prefix: names["en"]
+        for prefix, names in GEOCODE_DATA.items()
+        if prefix.startswith("1") and "en" in names
+    }
+    assert len(expected) > 1000
+    assert nanp_places() == expected
+
+
+def test_it_names_every_area_code_as_the_whole_geocoder_does():
+    import phonenumbers
+    from phonenumbers import geocoder  # the whole geocoder, here only
+
+    def as_the_geocoder_says(e164):  # what us_state() did with the whole geocoder loaded
+        number = phonenumbers.parse(e164)
+        if phonenumbers.region_code_for_number(number) not in US_REGIONS:
+            return ""
+        place = geocoder.description_for_number(number, "en")
+        return state_name(place)
+
+    numbers = [f"+1{area}{exchange}0123" for area in range(200, 1000) for exchange in (555, 292)]
+    numbers += [f"+1{prefix[1:]}{'0123456789'[: 11 - len(prefix)]}" for prefix in nanp_places()]
+    assert [us_state(n) for n in numbers] == [as_the_geocoder_says(n) for n in numbers]
+
+
+def test_finding_a_state_leaves_the_geocoders_other_countries_unloaded():
+    # Every server process would hold them: about 100 MB (bench/exports.py's worker RSS).
+    script = (
+        "import sys; from subscribers.phone import us_state; "
+        "assert us_state('+12125551212') == 'New York'; "
+        "print(sorted(m for m in sys.modules if m.startswith('phonenumbers.geo')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,3 +1,4 @@
+# ruff: noqa: S608 (the statements are built from constants; values go as parameters)
 """A large, realistic data set for trying the admin and measuring it (docs/benchmarks-admin.md).
 
 Every response row needs its own raw CallbackEvent (one-to-one), so the data set holds one
@@ -5,10 +6,13 @@ callback event per poll response, info request and form submission. `--callbacks
 callbacks that are *not* poll votes: info requests, form submissions, and rejected or failed
 requests that produced no row.
 
-Rows are made in Python as plain tuples, ids given up front, and loaded through each
-database's bulk path (BulkLoader): PostgreSQL's COPY, SQLite's executemany() in one
-transaction. The database's own triggers (change positions) run as for any insert; counters
-kept from the responses are brought up to date afterwards (refresh_derived_data()).
+On PostgreSQL the database makes the rows itself (InDatabase: INSERT … SELECT over
+generate_series, every random draw a hash of the row's number and the seed, so the callback
+event and its response agree without being held anywhere), with triggers, foreign-key
+checks and secondary indexes off for the load and the indexes built at the end. On SQLite
+rows are made in Python as plain tuples, ids given up front, and loaded with executemany()
+(BulkLoader). Both in one transaction. Counters kept from the responses are brought up to
+date afterwards (refresh_derived_data()).
 """
 
 import json
@@ -27,6 +31,7 @@ from django.utils import timezone
 
 from callbacks.models import CallbackEvent, Endpoint, Outcome
 from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
+from subscribers.custom_fields import rebuild_summary
 from subscribers.models import Subscriber
 
 BATCH = 20_000
@@ -174,11 +179,25 @@ class BulkLoader:
             [(first + k, *row[:4], "{}", self.change_seq, *row[4:]) for k, row in enumerate(rows)],
         )
 
+    def run(self, model, statement: str, params: dict) -> None:
+        """One INSERT … SELECT into the model's table, timed as writing it."""
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+        table = model._meta.db_table
+        self.seconds[table] = self.seconds.get(table, 0) + time.perf_counter() - started
+
     def done(self) -> None:
         """Indexes back, triggers back on, and sequences past the ids used, so the next row
         the product makes gets a new one."""
         with connection.cursor() as cursor:
             started = time.perf_counter()
+            if self.postgres:
+                # Each index sorted in memory, by two processes, and the counters' recount
+                # after it too (this transaction's settings only).
+                cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+                cursor.execute("SET LOCAL max_parallel_maintenance_workers = 2")
+                cursor.execute("SET LOCAL work_mem = '256MB'")
             for definition in self.indexes:
                 cursor.execute(definition)
             self.seconds["indexes"] = time.perf_counter() - started
@@ -195,10 +214,13 @@ class BulkLoader:
 class Generator:
     def __init__(self, subscribers: int, seed: int):
         self.rng = random.Random(seed)
+        self.seed = seed
         self.now = timezone.now().replace(microsecond=0)
         self.start = self.now - timedelta(days=DAYS)
         self.subscribers = subscribers
         self.endpoint = Endpoint.objects.create(name="Demo data")
+        # Before the load turns triggers off: the catalog's version moves, as for any edit.
+        self.polls, self.infos, self.forms = self.make_campaigns()
         self.load = BulkLoader(
             (Subscriber, CallbackEvent, PollResponse, InfoRequest, FormSubmission)
         )
@@ -372,6 +394,192 @@ class Generator:
             load.write_responses(FormSubmission, ("fields",), form_rows)
 
 
+class InDatabase:
+    """The same data as Generator's, made by PostgreSQL itself: one INSERT … SELECT over
+    generate_series per table, nothing crossing the connection but the statement.
+
+    Every random draw is draw(n, stream): a hash of the row's number n and the seed, uniform
+    in [0, 1). A vote's callback event and its response are two statements that draw the
+    same numbers for the same n, so they agree (time, subscriber, choice) with nothing held.
+    """
+
+    def __init__(self, generator: Generator):
+        self.generator, self.load = generator, generator.load
+        with connection.cursor() as cursor:
+            # Inlined by the planner (a plain SQL expression): as cheap as random().
+            cursor.execute(
+                "CREATE OR REPLACE FUNCTION pg_temp.draw(n bigint, stream int) RETURNS float8 "
+                "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT "
+                "(hashint8extended(n, stream) & 281474976710655)::float8 / 281474976710656 $$"
+            )
+
+    def params(self, **more) -> dict:
+        g = self.generator
+        return {
+            "seed": g.seed * 100,
+            "start": g.start,
+            "now": g.now,
+            "days": DAYS,
+            "seq": self.load.change_seq,
+            "subscribers": g.subscribers,
+            "first_subscriber": g.subscriber_ids[0] if g.subscriber_ids else 0,
+            "areas": list(AREA_CODES),
+            "endpoint": g.endpoint.pk,
+            "remote": REMOTE_ADDR,
+            **more,
+        }
+
+    def make_subscribers(self) -> None:
+        g = self.generator
+        first = self.load.ids(Subscriber, g.subscribers)
+        g.subscriber_ids = range(first, first + g.subscribers)
+        params = self.params(carriers=list(CARRIERS), names=list(FIRST_NAMES))
+        self.load.run(Subscriber, SUBSCRIBERS_SQL.format(mobile=mobile_sql("i")), params)
+
+    def make_votes(self, total: int, polls: list) -> None:
+        """Each vote's poll and choice in one draw: every (poll, choice) pair has the share
+        of the votes Generator gives it (its poll's weight x the choice's)."""
+        campaign_weights = [len(polls) - n for n in range(len(polls))]
+        pairs = []
+        for (campaign, choices, weights, params), weight in zip(
+            polls, campaign_weights, strict=True
+        ):
+            shares = [b - a for a, b in zip([0, *weights], weights, strict=False)]
+            for choice, share, query in zip(choices, shares, params, strict=True):
+                pairs.append((weight * share / weights[-1], campaign.pk, choice, query))
+        whole = sum(share for share, *_ in pairs)
+        lower = list(accumulate([share / whole for share, *_ in pairs], initial=0))[:-1]
+        params = self.params(
+            total=total,
+            first_event=self.load.ids(CallbackEvent, total),
+            first_response=self.load.ids(PollResponse, total),
+            bounds=[float(bound) for bound in lower],
+            campaigns=[campaign for _, campaign, _, _ in pairs],
+            choices=[choice.pk for _, _, choice, _ in pairs],
+            replies=[choice.reply for _, _, choice, _ in pairs],
+            labels=[choice.label for _, _, choice, _ in pairs],
+            queries=[query for *_, query in pairs],
+        )
+        mobile = mobile_sql("s")
+        self.load.run(CallbackEvent, VOTE_EVENTS_SQL.format(votes=VOTES, mobile=mobile), params)
+        self.load.run(PollResponse, VOTE_RESPONSES_SQL.format(votes=VOTES), params)
+
+    def make_other_callbacks(self, total: int, infos: list, forms: list) -> None:
+        params = self.params(
+            total=total,
+            first_event=self.load.ids(CallbackEvent, total),
+            first_info=self.load.ids(InfoRequest, total),  # ids with gaps: one per n
+            first_form=self.load.ids(FormSubmission, total),
+            infos=[c.pk for c in infos],
+            info_keywords=[c.keyword for c in infos],
+            forms=[c.pk for c in forms],
+            form_keywords=[c.keyword for c in forms],
+            names=list(FIRST_NAMES),
+            outcomes=[o.value for o in (Outcome.REJECTED, Outcome.FAILED, Outcome.PROCESSED)]
+            + [Outcome.PROCESSED.value],
+            kinds=[kind.value for kind in (Kind.POLL, Kind.FORM, Kind.INFO, Kind.FORM)],
+        )
+        self.load.run(CallbackEvent, OTHER_EVENTS_SQL.format(other=OTHER), params)
+        self.load.run(InfoRequest, INFO_SQL.format(other=OTHER), params)
+        self.load.run(FormSubmission, FORM_SQL.format(other=OTHER), params)
+
+
+def mobile_sql(i: str) -> str:
+    """mobile_number(i) in SQL."""
+    return (
+        f"'+1' || (%(areas)s::text[])[1 + {i} %% 10] || (200 + {i} / 10 / 10000) "
+        f"|| lpad(({i} / 10 %% 10000)::text, 4, '0')"
+    )
+
+
+def draw(n: str, stream: int) -> str:
+    return f"pg_temp.draw({n}, %(seed)s + {stream})"
+
+
+# A time at n/total through the period, up to an hour earlier, as Generator.moment().
+MOMENT = (
+    "greatest(%(start)s, %(start)s + (n::float8 / %(total)s * %(days)s) * interval '1 day' "
+    "- {jitter} * interval '1 hour')"
+)
+# A subscriber: a few text far more than the rest (Generator.a_subscriber()).
+A_SUBSCRIBER = "floor(%(subscribers)s * {r} ^ 2)::bigint"
+
+SUBSCRIBERS_SQL = f"""
+    INSERT INTO crm_subscriber (id, mobile, country, carrier, fields, first_seen_at,
+        last_seen_at, updated_at, change_seq)
+    SELECT %(first_subscriber)s + i, {{mobile}}, 'US',
+        (%(carriers)s::text[])[1 + floor({draw("i", 1)} * 5)::int],
+        CASE WHEN {draw("i", 2)} < 0.4 THEN jsonb_build_object(
+            'first_name', (%(names)s::text[])[1 + floor({draw("i", 3)} * 10)::int],
+            'zip', '33602') ELSE '{{{{}}}}'::jsonb END,
+        seen, least(seen + {draw("i", 5)} * interval '20 days', %(now)s), %(now)s, %(seq)s
+    FROM (
+        SELECT i, %(start)s + {draw("i", 4)} * %(days)s * interval '1 day' AS seen
+        FROM generate_series(0::bigint, %(subscribers)s - 1) AS i
+    ) AS s
+"""
+
+# Each vote's draws: its (poll, choice) pair b, its subscriber s, its time.
+VOTES = f"""(
+    SELECT n, width_bucket({draw("n", 11)}, %(bounds)s::float8[]) AS b,
+        {A_SUBSCRIBER.format(r=draw("n", 12))} AS s, {MOMENT.format(jitter=draw("n", 13))} AS at
+    FROM generate_series(0::bigint, %(total)s - 1) AS n
+) AS v"""
+VOTE_EVENTS_SQL = """
+    INSERT INTO callbacks_callbackevent (id, endpoint_id, kind, method, query_string, body,
+        content_type, remote_addr, received_at, outcome, reason, change_seq)
+    SELECT %(first_event)s + n, %(endpoint)s, 'poll', 'GET',
+        'mobile=%%2B' || substr({mobile}, 2) || '&' || (%(queries)s::text[])[b],
+        '', '', %(remote)s, at, 'processed', '', %(seq)s
+    FROM {votes}
+"""
+VOTE_RESPONSES_SQL = """
+    INSERT INTO campaigns_pollresponse (id, campaign_id, subscriber_id, callback_id,
+        received_at, extras, change_seq, choice_id, reply, label)
+    SELECT %(first_response)s + n, (%(campaigns)s::int[])[b], %(first_subscriber)s + s,
+        %(first_event)s + n, at, '{{}}', %(seq)s, (%(choices)s::int[])[b],
+        (%(replies)s::text[])[b], (%(labels)s::text[])[b]
+    FROM {votes}
+"""
+
+# Each other callback's draws: what it is (k: 1 rejected, 2 failed, 3 info, 4 form, in
+# Generator's shares), its campaign c, a first name, its subscriber s and time.
+OTHER = f"""(
+    SELECT n, width_bucket({draw("n", 21)}, ARRAY[0, 0.05, 0.06, 0.53]::float8[]) AS k,
+        1 + floor({draw("n", 22)} * 3)::int AS c,
+        (%(names)s::text[])[1 + floor({draw("n", 23)} * 10)::int] AS name,
+        {A_SUBSCRIBER.format(r=draw("n", 24))} AS s, {MOMENT.format(jitter=draw("n", 25))} AS at
+    FROM generate_series(0::bigint, %(total)s - 1) AS n
+) AS o"""
+OTHER_EVENTS_SQL = """
+    INSERT INTO callbacks_callbackevent (id, endpoint_id, kind, method, query_string, body,
+        content_type, remote_addr, received_at, outcome, reason, change_seq)
+    SELECT %(first_event)s + n, %(endpoint)s, (%(kinds)s::text[])[k], 'GET',
+        CASE k WHEN 1 THEN 'key=VOTE' WHEN 2 THEN 'key=JOIN'
+            WHEN 3 THEN 'lead=' || (%(info_keywords)s::text[])[c] || '&msg=info+pls'
+            ELSE 'key=' || (%(form_keywords)s::text[])[c] || '&first_name=' || name
+                || '&email_opt_in=yes' END,
+        '', '', %(remote)s, at, (%(outcomes)s::text[])[k],
+        CASE k WHEN 1 THEN 'missing mobile' ELSE '' END, %(seq)s
+    FROM {other}
+"""
+INFO_SQL = """
+    INSERT INTO campaigns_inforequest (id, campaign_id, subscriber_id, callback_id,
+        received_at, extras, change_seq, message)
+    SELECT %(first_info)s + n, (%(infos)s::int[])[c], %(first_subscriber)s + s,
+        %(first_event)s + n, at, '{{}}', %(seq)s, 'info pls'
+    FROM {other} WHERE k = 3
+"""
+FORM_SQL = """
+    INSERT INTO campaigns_formsubmission (id, campaign_id, subscriber_id, callback_id,
+        received_at, extras, change_seq, fields)
+    SELECT %(first_form)s + n, (%(forms)s::int[])[c], %(first_subscriber)s + s,
+        %(first_event)s + n, at, '{{}}', %(seq)s,
+        jsonb_build_object('first_name', name, 'email_opt_in', 'yes')
+    FROM {other} WHERE k = 4
+"""
+
+
 SUBSCRIBER_COLUMNS = (
     "id",
     "mobile",
@@ -386,10 +594,11 @@ SUBSCRIBER_COLUMNS = (
 
 
 def refresh_derived_data() -> None:
-    """What is kept from the responses rather than read from them: brought up to date after
-    a bulk load. Poll tallies (issue 9), where their command exists."""
+    """What is kept from the rows rather than read from them, brought up to date after a bulk
+    load whose triggers were off: the poll tallies and the custom-field summary."""
     if "rebuild_poll_tallies" in get_commands():
         call_command("rebuild_poll_tallies")
+    rebuild_summary()
 
 
 class Command(BaseCommand):
@@ -412,20 +621,27 @@ class Command(BaseCommand):
         # One transaction: all or nothing, and SQLite writes it once.
         with transaction.atomic():
             generator = Generator(options["subscribers"], options["seed"])
-            generator.make_subscribers()
-            polls, infos, forms = generator.make_campaigns()
-            generator.make_votes(options["responses"], polls)
-            generator.make_other_callbacks(options["callbacks"], infos, forms)
+            maker = InDatabase(generator) if connection.vendor == "postgresql" else generator
+            maker.make_subscribers()
+            maker.make_votes(options["responses"], generator.polls)
+            maker.make_other_callbacks(options["callbacks"], generator.infos, generator.forms)
             generator.load.done()
+            step = time.monotonic()
             refresh_derived_data()
+            spent = generator.load.seconds
+            spent["counters recounted"] = time.monotonic() - step
+            step = time.monotonic()
+        spent["commit"] = time.monotonic() - step
         loaded = time.monotonic() - started
-        if options["verbosity"] > 1:
-            for table, seconds in generator.load.seconds.items():
-                self.stderr.write(f"{table}: {seconds:.1f} s writing")
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            step = time.monotonic()
             # Fresh statistics and visibility map, as autovacuum would leave them.
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE")
+            spent["VACUUM ANALYZE"] = time.monotonic() - step
+        if options["verbosity"] > 1:
+            for what, seconds in spent.items():
+                self.stderr.write(f"{what}: {seconds:.1f} s")
         return (
             f"{options['subscribers']} subscribers, {options['responses']} poll responses, "
             f"{options['callbacks']} other callbacks in {time.monotonic() - started:.0f} s "
