@@ -18,7 +18,7 @@ from callbacks.parsing import InvalidCallback
 from campaigns.admin import RESPONSE_MODELS, CampaignRowsFilter, RecordAdminMixin
 from campaigns.models import Kind
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin, distinct_values
+from lib.admin_lists import BigTableMixin, RollingDateFilter, distinct_values
 from subscribers.admin import MobileSearchMixin
 from subscribers.models import Subscriber
 
@@ -153,7 +153,7 @@ class CallbackEventAdmin(
         CarrierFilter,
         CountryFilter,
         "endpoint",
-        "received_at",
+        ("received_at", RollingDateFilter),
     )
     # Reverse one-to-ones: the produced row comes in the same query, not one per line.
     list_select_related = ("endpoint", "pollresponse", "inforequest", "formsubmission")

@@ -7,7 +7,12 @@ from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin, IndexedValuesFilter, JsonColumnsMixin
+from lib.admin_lists import (
+    BigTableMixin,
+    IndexedValuesFilter,
+    JsonColumnsMixin,
+    RollingDateFilter,
+)
 from subscribers.imports import LineNumberedCSV, SubscriberResource
 from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber, with_field_starting
 from subscribers.phone import InvalidMobile, mobile_html, normalise_mobile
@@ -164,9 +169,9 @@ class SubscriberAdmin(
     list_filter = (
         ("country", IndexedValuesFilter),
         ("carrier", IndexedValuesFilter),
-        "first_seen_at",
-        "last_seen_at",
-        "imported_at",
+        ("first_seen_at", RollingDateFilter),
+        ("last_seen_at", RollingDateFilter),
+        ("imported_at", RollingDateFilter),
         FieldStartsWithFilter,
     )
     # Custom-field values too ("Bill", "10024"): a trigram index serves it on PostgreSQL.
