@@ -193,8 +193,13 @@ class SubscriberAdmin(
         return mobile_html(obj.mobile)
 
     def get_readonly_fields(self, request, obj=None):
-        # The number is who the subscriber is: callbacks find them by it.
-        return ("mobile", *self.readonly_fields) if obj else self.readonly_fields
+        # The number is who the subscriber is: callbacks find them by it. Shown as the lists
+        # show it (national for the default country), the stored form on hover.
+        return ("number", *self.readonly_fields) if obj else self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return tuple("number" if f == "mobile" and obj else f for f in fields)
 
     def get_import_formats(self):
         return [LineNumberedCSV]

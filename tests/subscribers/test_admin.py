@@ -360,3 +360,21 @@ def test_a_custom_field_named_twice_is_explained(admin_client, db):
     assert "The field &#x27;Zip&#x27; appears twice." in response.content.decode()
     subscriber.refresh_from_db()
     assert subscriber.fields == {}
+
+
+def test_the_subscriber_page_shows_the_number_as_lists_do_and_its_time_zone(
+    admin_client, db, settings
+):
+    settings.TIME_ZONE = "America/New_York"
+    seen = datetime(2026, 3, 1, 21, 5, tzinfo=UTC)  # 16:05 in New York
+    subscriber = Subscriber.objects.create(
+        mobile="+12125551212", first_seen_at=seen, last_seen_at=seen
+    )
+
+    page = admin_client.get(f"{CHANGELIST}{subscriber.pk}/change/").content.decode()
+
+    assert '<span title="+12125551212">(212) 555-1212</span>' in page
+    assert "Mar 1, 2026 16:05" in page
+    assert "Times in America/New_York." in page
+    # Read-only: the number is who the subscriber is.
+    assert 'name="mobile"' not in page
