@@ -13,7 +13,7 @@ from django.contrib.admin.utils import build_q_object_from_lookup_parameters
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import DateTimeField, F, Max, Min, QuerySet, Subquery
+from django.db.models import DateTimeField, Exists, F, Max, Min, QuerySet, Subquery
 from django.db.models.constants import LOOKUP_SEP
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -60,6 +60,16 @@ def range_field(args: tuple, kwargs: dict) -> str | None:
     if not names[0] or names[0] != names[1] or LOOKUP_SEP in names[0]:
         return None
     return names[0]
+
+
+class ProbedExists(Exists):
+    """EXISTS that PostgreSQL answers row by row through an index, in the list's order.
+
+    Several EXISTS joined by OR it would otherwise turn into hashes of every match (every vote
+    of 200,000 subscribers: 1.6 s) before the list's first row; OFFSET 0 keeps the subquery
+    as written. A list then stops at its page, a count at its cap."""
+
+    template = "EXISTS(%(subquery)s OFFSET 0)"
 
 
 class IndexedDatesQuerySet(QuerySet):

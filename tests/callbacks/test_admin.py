@@ -165,6 +165,7 @@ def test_the_callback_log_filters_by_campaign_carrier_and_country(admin_client, 
     request_vote(admin_client, endpoint, "2125551212", carrier="VZ")
     request_vote(admin_client, endpoint, "+442071838750", carrier="EE")
     request_callback(admin_client, endpoint, "info", lead="HOURS", mobile="2125551213", msg="hi")
+    request_callback(admin_client, endpoint, "form", key="JOIN", mobile="2125551214", Zip="1")
     hours = Campaign.objects.get(keyword="HOURS")
 
     def listed(**params) -> set[str]:
@@ -173,4 +174,6 @@ def test_the_callback_log_filters_by_campaign_carrier_and_country(admin_client, 
 
     assert listed(campaign=hours.pk) == {"+12125551213"}
     assert listed(carrier="EE") == {"+442071838750"}
-    assert listed(country="US") == {"+12125551212", "+12125551213"}
+    # Each kind of callback is matched through its own kind of row.
+    assert listed(country="US") == {"+12125551212", "+12125551213", "+12125551214"}
+    assert listed(carrier="VZ") == {"+12125551212"}
