@@ -460,13 +460,11 @@ class SegmentForm(forms.ModelForm):
         return query
 
 
-def segment_columns(request, *, later: bool = False) -> tuple:
+def segment_columns(request) -> tuple:
     """The segment's words, count and links, as list columns or read-only fields: functions of
     the request, as the subscriber list reads a segment for its user. The same functions all
-    through a request: the change form tells its read-only fields from its form's by them.
-    `later`: the count is fetched by the page once it is shown (see count_view)."""
-    key = ("segment_columns", later)
-    return once_per_request(request, key, lambda: new_segment_columns(request, later))
+    through a request: the change form tells its read-only fields from its form's by them."""
+    return once_per_request(request, ("segment_columns",), lambda: new_segment_columns(request))
 
 
 def count_link(request, segment: Segment) -> str:
@@ -479,7 +477,7 @@ def count_link(request, segment: Segment) -> str:
     )
 
 
-def new_segment_columns(request, later: bool) -> tuple:
+def new_segment_columns(request) -> tuple:
     @admin.display(description="Definition")
     def description(segment: Segment) -> str:
         selection = segment_subscribers(request, segment)
@@ -493,8 +491,6 @@ def new_segment_columns(request, later: bool) -> tuple:
 
     @admin.display(description="Subscribers")
     def subscribers(segment: Segment) -> str:
-        if not later:
-            return count_link(request, segment)
         # Each count can read 10,000 subscribers' votes and fields: a page of 20 counted at
         # once took seconds at 200,000 subscribers. The page shows first, each count follows.
         url = reverse("admin:campaigns_segment_count", args=[segment.pk])
@@ -527,7 +523,7 @@ class SegmentAdmin(ModelAdmin):
     list_per_page = 20  # each row builds the subscriber list's filters (their choices read once)
 
     def get_list_display(self, request):
-        return ("name", *segment_columns(request, later=True), "created_by", "created_at")
+        return ("name", *segment_columns(request), "created_by", "created_at")
 
     def get_urls(self):
         count = self.admin_site.admin_view(self.count_view)
@@ -537,7 +533,8 @@ class SegmentAdmin(ModelAdmin):
         ]
 
     def count_view(self, request, object_id: str) -> HttpResponse:
-        """One segment's count, as the list shows it: what the list's rows fetch."""
+        """One segment's count, linked to its subscribers: what the list's rows and the
+        segment's page fetch once they show."""
         segment = self.get_object(request, object_id)
         if segment is None:
             raise Http404("No such segment.")
