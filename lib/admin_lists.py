@@ -313,3 +313,23 @@ class JsonColumnsMixin:
         keys = self.json_columns(request)
         columns = [json_key_column(self.json_columns_field, key) for key in keys]
         return (*super().get_list_display(request), *columns)
+
+
+def headers_once_per_list() -> None:
+    """Unfold's list template works out every column header again for each row (to label the
+    cells on a phone): 900 header computations for a page of 100 subscribers, 0.7 of its 2 s
+    under load. The headers are the same for every row of a list, so work them out once."""
+    # Here, not at the top: the template tags read the settings of the apps, ready by now.
+    from unfold.templatetags import unfold_list
+
+    compute = unfold_list.result_headers
+    if getattr(compute, "once_per_list", False):
+        return
+
+    def result_headers(cl):
+        if "_crm_headers" not in cl.__dict__:
+            cl._crm_headers = list(compute(cl))
+        return iter(cl._crm_headers)
+
+    result_headers.once_per_list = True
+    unfold_list.result_headers = result_headers

@@ -378,3 +378,14 @@ def test_the_subscriber_page_shows_the_number_as_lists_do_and_its_time_zone(
     assert "Times in America/New_York." in page
     # Read-only: the number is who the subscriber is.
     assert 'name="mobile"' not in page
+
+
+def test_every_cell_is_labelled_with_its_column_for_phones(admin_client, db):
+    """The column headers are worked out once a list (lib.admin_lists.headers_once_per_list),
+    and still label every row's cells."""
+    Subscriber.objects.bulk_create(Subscriber(mobile=m, carrier="VZ") for m in numbers(0, 3))
+
+    page = admin_client.get(CHANGELIST).content.decode()
+
+    assert page.count('data-label="carrier"') == 3
+    assert page.count('data-label="Mobile"') == 3
