@@ -389,3 +389,13 @@ def test_every_cell_is_labelled_with_its_column_for_phones(admin_client, db):
 
     assert page.count('data-label="carrier"') == 3
     assert page.count('data-label="Mobile"') == 3
+
+
+def test_the_subscriber_form_explains_its_fields_in_plain_words(admin_client, db):
+    page = admin_client.get(f"{CHANGELIST}add/").content.decode()
+
+    assert "e.g. +1 212 555 1212" in page
+    assert "Two letters, e.g. US or GB." in page
+    assert "one field a row" in page
+    for jargon in ("E.164", "ISO 3166", "alpha-2", "JSON"):
+        assert jargon not in page
