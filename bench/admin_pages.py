@@ -5,8 +5,11 @@
 
 Fill the database first with `manage.py generate_demo_data`. Each page is requested once to
 warm up, then --runs times; the table shows the median server time (the whole request, in
-process, through the Django test client), the SQL time in it, and the query count. Pages that
-do not exist yet (404, or a URL name nobody registered) are skipped with a note.
+process, through the Django test client), the floor's (the stock Users list, requested in
+turn with each run of the page, so a page is read against the load of its own minute), their
+ratio, the SQL time, and the query count. Pages that do not exist yet (404, or a URL name
+nobody registered) are skipped with a note. The table, with the load average before and
+after, replaces the previous run's in docs/benchmarks-admin.md (--no-write: print only).
 
 The export runs the product under gunicorn (one worker) and downloads the CSV with urllib
 while sampling the worker's resident memory from /proc.
@@ -43,7 +46,17 @@ from campaigns.models import Campaign, Kind, PollResponse, Segment  # noqa: E402
 from subscribers.models import Subscriber  # noqa: E402
 from tests.server import gunicorn  # noqa: E402
 
+DOC = ROOT / "docs" / "benchmarks-admin.md"
+BEGIN, END = "<!-- bench/admin_pages.py: begin -->", "<!-- bench/admin_pages.py: end -->"
 RESULTS = "admin:campaigns_campaign_results"
+BREAKDOWN = "admin:campaigns_campaign_breakdown"
+SEGMENT_COUNT = "admin:campaigns_segment_count"
+BREAKDOWNS = (("carrier", "carrier"), ("state", "US state"), ("field:zip", "zip"), ("age", "age"))
+# The yardstick, measured in turn with every page: the stock Users list, the cost every admin
+# page pays (the theme, the middleware, the session, a template) with no code or data of ours.
+FLOOR = "Floor: Users (stock admin)"
+# A segment that rolls with time ("Past 7 days" on the subscriber list).
+ROLLING = {"last_seen_at__within": "past_7_days"}
 
 
 def pages() -> list[tuple[str, str, tuple, dict]]:
@@ -71,23 +84,54 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
     responses = "admin:campaigns_pollresponse_changelist"
     callbacks = "admin:callbacks_callbackevent_changelist"
     subscribers = "admin:crm_subscriber_changelist"
-    zip_100 = {"field": "Zip", "field_starts": "100"}
+    # generate_demo_data gives 40% of the subscribers the fields first_name and zip 33602.
+    zip_336 = {"field": "zip", "field_starts": "336"}
     voted = {"took_part_in": poll_id[0], "voted": choice.pk if choice else 0}
-    segment = segment_for(voted | zip_100)
+    segment, rolling = segment_for(voted | zip_336), segment_for(ROLLING, "rolling")
+    by_segment = {"segment": segment}
     return [
-        ("Subscribers, custom field Zip starts with 100", subscribers, (), zip_100),
+        (FLOOR, "admin:auth_user_changelist", (), {}),
+        ("Admin home (dashboard)", "admin:index", (), {}),
+        ("Subscribers, custom field zip starts with 336", subscribers, (), zip_336),
+        ("Subscribers, took part in a poll", subscribers, (), {"took_part_in": poll_id[0]}),
         ("Subscribers, voted a choice", subscribers, (), voted),
-        ("Subscribers, one segment (voted, zip 100xx)", subscribers, (), {"segment": segment}),
+        ("Subscribers, one segment (voted, zip 336xx)", subscribers, (), by_segment),
+        ("Subscribers, one segment (last seen past 7 days)", subscribers, (), {"segment": rolling}),
         ("Segments (20: the list's page)", "admin:campaigns_segment_changelist", (), {}),
-        ("Poll responses, one segment", responses, (), {"segment": segment}),
-        ("Results, every vote, one segment", RESULTS, poll_id, {"segment": segment}),
+        ("Segments list, one row's count (fetched by the page)", SEGMENT_COUNT, (segment,), {}),
+        ("Segments list, one row's count (rolling)", SEGMENT_COUNT, (rolling,), {}),
+        ("Segment page", "admin:campaigns_segment_change", (segment,), {}),
+        (
+            "Save as segment (the add form)",
+            "admin:campaigns_segment_add",
+            (),
+            {"query": urlencode(voted | zip_336)},
+        ),
+        ("Poll responses, one segment", responses, (), by_segment),
+        ("Info requests, one segment", "admin:campaigns_inforequest_changelist", (), by_segment),
+        (
+            "Form submissions, one segment",
+            "admin:campaigns_formsubmission_changelist",
+            (),
+            by_segment,
+        ),
+        ("Results, every vote, one segment", RESULTS, poll_id, by_segment),
         (
             "Results, latest vote, one segment",
             RESULTS,
             poll_id,
-            {"segment": segment, "counting": "latest"},
+            {**by_segment, "counting": "latest"},
         ),
-        ("Admin home (dashboard)", "admin:index", (), {}),
+        ("Results, live counts (JSON)", RESULTS, poll_id, {"format": "json"}),
+        *(
+            (f"Breakdown by {label} ({poll.n} votes)", BREAKDOWN, (*poll_id, key), {})
+            for key, label in BREAKDOWNS
+        ),
+        ("Breakdown by carrier, CSV", BREAKDOWN, (*poll_id, "carrier"), {"format": "csv"}),
+        ("Breakdown by carrier, one segment", BREAKDOWN, (*poll_id, "carrier"), by_segment),
+        ("Callback events, one campaign", callbacks, (), {"campaign": poll_id[0]}),
+        ("Callback events, one carrier", callbacks, (), {"carrier": subscriber.carrier}),
+        ("Callback events, one country", callbacks, (), {"country": subscriber.country}),
         ("Subscribers", "admin:crm_subscriber_changelist", (), {}),
         ("Subscribers, search by mobile", "admin:crm_subscriber_changelist", (), {"q": national}),
         (
@@ -154,7 +198,6 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
         ("Callback events, drill-down to a day", callbacks, (), drill_day),
         ("Campaigns", "admin:campaigns_campaign_changelist", (), {}),
         ("Campaigns, search", "admin:campaigns_campaign_changelist", (), {"q": poll.keyword}),
-        ("Users (stock admin)", "admin:auth_user_changelist", (), {}),
         (f"Results, every vote ({poll.n} votes)", RESULTS, poll_id, {}),
         (f"Results, latest vote ({poll.n} votes)", RESULTS, poll_id, {"counting": "latest"}),
         (f"Results, every vote ({small.n} votes)", RESULTS, (small.pk,), {}),
@@ -176,54 +219,84 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
     ]
 
 
-def segment_for(query: dict) -> int:
+def segment_for(query: dict, prefix: str = "bench") -> int:
     """A segment of that filter, among 20 (a page of the segments list), made once."""
-    names = [f"bench {n}" for n in range(20)]
+    names = [f"{prefix} {n}" for n in range(20 if prefix == "bench" else 1)]
+    Segment.objects.filter(name__in=names).exclude(query=urlencode(query)).delete()
     for name in names[Segment.objects.filter(name__in=names).count() :]:
         Segment.objects.create(name=name, query=urlencode(query))
-    return Segment.objects.get(name="bench 0").pk
+    return Segment.objects.get(name=f"{prefix} 0").pk
 
 
-def measure(client: Client, url: str, query: dict, runs: int) -> dict | None:
+def timed(client: Client, url: str, query: dict) -> tuple[float, float, int]:
+    """(seconds, SQL seconds, queries) of one request, its streamed body read."""
+    with CaptureQueriesContext(connection) as ctx:
+        started = time.perf_counter()
+        response = client.get(url, query)
+        if response.streaming:
+            b"".join(response.streaming_content)
+        seconds = time.perf_counter() - started
+    return seconds, sum(float(q["time"]) for q in ctx.captured_queries), len(ctx.captured_queries)
+
+
+def measure(client: Client, url: str, query: dict, runs: int, floor: str) -> dict | None:
+    """The page's medians, and the floor's measured in turn with it: on a shared machine the
+    load moves within a run, so each page is read against the floor of its own minute."""
     response = client.get(url, query)
     if response.status_code == 404:
         return None
     assert response.status_code == 200, (url, response.status_code)
-    timings, sql = [], []
+    page, floors = [], []
     for _ in range(runs):
-        with CaptureQueriesContext(connection) as ctx:
-            started = time.perf_counter()
-            response = client.get(url, query)
-            if response.streaming:
-                b"".join(response.streaming_content)
-            timings.append(time.perf_counter() - started)
-        sql.append(sum(float(q["time"]) for q in ctx.captured_queries))
+        page.append(timed(client, url, query))
+        floors.append(timed(client, floor, {})[0])
     return {
-        "ms": 1000 * statistics.median(timings),
-        "sql_ms": 1000 * statistics.median(sql),
-        "queries": len(ctx.captured_queries),
+        "ms": 1000 * statistics.median(t for t, _, _ in page),
+        "sql_ms": 1000 * statistics.median(sql for _, sql, _ in page),
+        "queries": page[-1][2],
+        "floor_ms": 1000 * statistics.median(floors),
     }
 
 
 def bench_pages(client: Client, runs: int, only: list[str] | None = None) -> list[str]:
-    lines = ["| Page | Median ms | SQL ms | Queries |", "|---|---:|---:|---:|"]
+    """The table: each page's median, over the floor's beside it, its SQL and its queries."""
+    lines = [
+        "| Page | Median ms | Floor ms | × floor | SQL ms | Queries |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    floor = reverse("admin:auth_user_changelist")
     for label, name, args, query in pages():
-        if only and not any(text.lower() in label.lower() for text in only):
+        if only and label != FLOOR and not any(t.lower() in label.lower() for t in only):
             continue
         try:
             url = reverse(name, args=args)
         except NoReverseMatch:
-            lines.append(f"| {label} | skipped: no URL `{name}` yet | | |")
+            lines.append(f"| {label} | skipped: no URL `{name}` yet | | | | |")
             continue
-        result = measure(client, url, query, runs)
+        result = measure(client, url, query, runs, floor)
         if result is None:
-            lines.append(f"| {label} | skipped: 404 | | |")
+            lines.append(f"| {label} | skipped: 404 | | | | |")
             continue
         lines.append(
-            f"| {label} | {result['ms']:.0f} | {result['sql_ms']:.0f} | {result['queries']} |"
+            f"| {label} | {result['ms']:.0f} | {result['floor_ms']:.0f} "
+            f"| {result['ms'] / result['floor_ms']:.1f} "
+            f"| {result['sql_ms']:.0f} | {result['queries']} |"
         )
         print(lines[-1], flush=True)
     return lines
+
+
+def write_section(doc: Path, text: str) -> None:
+    """Put the run's table in the document between its markers (at the top the first time)."""
+    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    section = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in current and END in current:
+        head, rest = current.split(BEGIN, 1)
+        current = head + section + rest.split(END, 1)[1]
+    else:
+        title, _, rest = current.partition("\n")
+        current = f"{title}\n\n## Latest run of bench/admin_pages.py\n\n{section}\n{rest}"
+    doc.write_text(current)
 
 
 def rss_mb(pid: int) -> float:
@@ -276,6 +349,9 @@ def main():
     )
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument(
+        "--no-write", action="store_true", help=f"print only; do not update {DOC.name}"
+    )
+    parser.add_argument(
         "--only", action="append", help="only the pages whose label contains this (repeatable)"
     )
     options = parser.parse_args()
@@ -290,8 +366,24 @@ def main():
         f"{PollResponse.objects.count()} poll responses.",
         flush=True,
     )
+    before = os.getloadavg()
     lines = bench_pages(client, options.runs, options.only)
-    print("\n".join(lines))
+    after = os.getloadavg()
+    report = [
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+        f"`bench/admin_pages.py {' '.join(sys.argv[1:])}` on {connection.vendor}, "
+        f"{Subscriber.objects.count():,} subscribers, {PollResponse.objects.count():,} poll "
+        f"responses; load average {' / '.join(f'{x:.1f}' for x in before)} before and "
+        f"{' / '.join(f'{x:.1f}' for x in after)} after (1, 5, 15 min). Median of "
+        f"{options.runs} runs after one to warm up; × floor is the page's median over the "
+        "floor's, the stock Users list requested in turn with the page's runs.",
+        "",
+        *lines,
+    ]
+    print("\n".join(report))
+    if not options.no_write:
+        write_section(DOC, "\n".join(report))
+        print(f"Written to {DOC.relative_to(ROOT)}.")
     if not options.no_export:
         print(bench_export(client, options.export_url))
 

@@ -1,9 +1,11 @@
 from datetime import timedelta
+from functools import reduce
+from operator import or_
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -18,7 +20,7 @@ from callbacks.parsing import InvalidCallback
 from campaigns.admin import RESPONSE_MODELS, CampaignRowsFilter, RecordAdminMixin
 from campaigns.models import Kind
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin, distinct_values
+from lib.admin_lists import BigTableMixin, ProbedExists, RollingDateFilter, distinct_values
 from subscribers.admin import MobileSearchMixin
 from subscribers.models import Subscriber
 
@@ -113,6 +115,18 @@ def produced_by(**lookups) -> QuerySet:
     return produced[0].union(*produced[1:])
 
 
+def produced_where(**lookups) -> Q:
+    """The callbacks that produced a row matching the lookups, for a filter on many of them
+    (a carrier's): each callback's own kind of row probed by its id, in the log's order."""
+    return reduce(
+        or_,
+        (
+            Q(kind=kind) & ProbedExists(model.objects.filter(callback_id=OuterRef("pk"), **lookups))
+            for kind, model in RESPONSE_MODELS.items()
+        ),
+    )
+
+
 class CampaignFilter(CampaignRowsFilter):
     """The callbacks recorded for a campaign (rejected and failed ones name none)."""
 
@@ -130,7 +144,7 @@ class SubscriberValueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        return queryset.filter(id__in=produced_by(**{f"subscriber__{self.field}": self.value()}))
+        return queryset.filter(produced_where(**{f"subscriber__{self.field}": self.value()}))
 
 
 class CarrierFilter(SubscriberValueFilter):
@@ -153,7 +167,7 @@ class CallbackEventAdmin(
         CarrierFilter,
         CountryFilter,
         "endpoint",
-        "received_at",
+        ("received_at", RollingDateFilter),
     )
     # Reverse one-to-ones: the produced row comes in the same query, not one per line.
     list_select_related = ("endpoint", "pollresponse", "inforequest", "formsubmission")

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import parse_header_parameters
 
 from campaigns.catalog import Lookups
@@ -165,7 +166,9 @@ class CallbackEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.outcome} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+        # As the pages show times: the configured zone, the one date format.
+        at = date_format(timezone.localtime(self.received_at), "DATETIME_FORMAT")
+        return f"{self.get_kind_display()} {self.get_outcome_display().lower()}, {at}"
 
     @property
     def raw_body(self) -> bytes:

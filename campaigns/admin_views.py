@@ -27,7 +27,7 @@ from campaigns.results import (
     poll_results,
     timeline_by_choice,
 )
-from campaigns.segments import segment_subscribers
+from campaigns.segments import read_once, segment_subscribers
 from lib.exports import csv_response
 
 DATE_BOUNDS = [MinValueValidator(date(1900, 1, 1)), MaxValueValidator(date(9999, 12, 30))]
@@ -67,7 +67,7 @@ class ResultsForm(forms.Form):
             selection = segment_subscribers(self.request, segment)
             if selection.problem:
                 self.add_error("segment", f"“{segment}” selects nobody. {selection.problem}")
-            data["subscribers"] = selection.subscribers
+            data["subscribers"] = read_once(selection.subscribers)
         return data
 
     def time_range(self) -> tuple[datetime | None, datetime | None]:

@@ -6,7 +6,6 @@ what the list would show for that address today. A definition the list no longer
 campaign deleted, a filter removed) selects nobody and says why.
 """
 
-from copy import copy
 from dataclasses import dataclass, field
 
 from django.contrib import admin
@@ -21,12 +20,14 @@ from django.contrib.admin.views.main import (
     SEARCH_VAR,
     TO_FIELD_VAR,
 )
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import SuspiciousOperation
-from django.db.models import QuerySet
+from django.db import connections
+from django.db.models import BigIntegerField, F, Lookup, QuerySet, Value
 from django.http import HttpRequest, QueryDict
 
 from campaigns.models import Segment
-from lib.admin_lists import BigTablePaginator
+from lib.admin_lists import BigTablePaginator, request_copy
 from lib.filters import row_id
 from subscribers.models import Subscriber
 
@@ -101,7 +102,7 @@ def select(request: HttpRequest, query: str) -> Selection:
     of `request`. The list's own filters, search and date drill-down decide, without reading
     a page of it."""
     model_admin = admin.site.get_model_admin(Subscriber)
-    asked = copy(request)
+    asked = request_copy(request)
     params = QueryDict(query, mutable=True)
     for name in NOT_FILTERS:
         params.pop(name, None)
@@ -128,6 +129,31 @@ def segment_subscribers(request: HttpRequest, segment: Segment) -> Selection:
     if segment.pk not in found:
         found[segment.pk] = select(request, segment.query)
     return found[segment.pk]
+
+
+def read_once(subscribers: QuerySet) -> QuerySet:
+    """The same subscribers, selected once: on PostgreSQL their ids as one array parameter.
+
+    The results page and its breakdowns count a segment's votes in several queries; each
+    selected the segment's subscribers again (a trigram scan and a hash of a choice's voters:
+    about 1 s each for 30,000 subscribers at 1,000,000 votes under load)."""
+    if connections[subscribers.db].vendor != "postgresql" or not subscribers.query.where:
+        return subscribers  # every subscriber: nothing to select
+    ids = list(subscribers.values_list("pk", flat=True))
+    return Subscriber.objects.filter(
+        AnyOf(F("pk"), Value(ids, output_field=ArrayField(BigIntegerField())))
+    )
+
+
+class AnyOf(Lookup):
+    """`column = ANY(array)`: a list of any length as one parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
 
 
 def describe(changelist) -> tuple[list[str], list[str]]:

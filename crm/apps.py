@@ -10,3 +10,8 @@ class ProjectConfig(AppConfig):
     name = "crm"
     label = "project"
     verbose_name = "Sumotext CRM"
+
+    def ready(self) -> None:
+        from lib.admin_lists import headers_once_per_list
+
+        headers_once_per_list()

@@ -142,6 +142,10 @@ def database_config(url: str) -> dict:
         config.setdefault("OPTIONS", {}).setdefault(
             "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
         )
+        # No JIT: it compiled for 0.3-0.8 s before queries the planner costs high but that
+        # stop early (a list's count capped at 10,001 rows of a million), and every query
+        # this product runs is short.
+        config["OPTIONS"].setdefault("options", "-c jit=off")
     return config
 
 

@@ -7,7 +7,12 @@ from unfold.admin import ModelAdmin
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from lib.admin_export import ListExportMixin
-from lib.admin_lists import BigTableMixin, IndexedValuesFilter, JsonColumnsMixin
+from lib.admin_lists import (
+    BigTableMixin,
+    IndexedValuesFilter,
+    JsonColumnsMixin,
+    RollingDateFilter,
+)
 from subscribers.imports import LineNumberedCSV, SubscriberResource
 from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber, with_field_starting
 from subscribers.phone import InvalidMobile, mobile_html, normalise_mobile
@@ -164,9 +169,9 @@ class SubscriberAdmin(
     list_filter = (
         ("country", IndexedValuesFilter),
         ("carrier", IndexedValuesFilter),
-        "first_seen_at",
-        "last_seen_at",
-        "imported_at",
+        ("first_seen_at", RollingDateFilter),
+        ("last_seen_at", RollingDateFilter),
+        ("imported_at", RollingDateFilter),
         FieldStartsWithFilter,
     )
     # Custom-field values too ("Bill", "10024"): a trigram index serves it on PostgreSQL.
@@ -188,8 +193,13 @@ class SubscriberAdmin(
         return mobile_html(obj.mobile)
 
     def get_readonly_fields(self, request, obj=None):
-        # The number is who the subscriber is: callbacks find them by it.
-        return ("mobile", *self.readonly_fields) if obj else self.readonly_fields
+        # The number is who the subscriber is: callbacks find them by it. Shown as the lists
+        # show it (national for the default country), the stored form on hover.
+        return ("number", *self.readonly_fields) if obj else self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return tuple("number" if f == "mobile" and obj else f for f in fields)
 
     def get_import_formats(self):
         return [LineNumberedCSV]

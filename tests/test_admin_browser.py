@@ -497,3 +497,22 @@ def test_segments_fit_a_phone(server, fb1_voters, phone_page):
     ):
         page.goto(f"{server}{path}")
         assert overflow(page, "html") == 0, path
+
+
+def test_live_mode_counts_new_votes_without_reloading_the_page(
+    server, fb1_voters, sumotext, browser_page
+):
+    """A TV vote: the results page, live, shows each vote as it comes in."""
+    page = browser_page
+    log_in(page, server)
+    page.goto(f"{server}/admin/campaigns/campaign/{fb1_voters['poll'].pk}/results/")
+    assert page.inner_text("#total-votes") == "5"
+    page.evaluate("() => { window.stillTheSamePage = true; }")
+
+    page.check("#live")
+    callback(server, sumotext, "poll", mobile="2125551005", shortcode="84700", key="FB1", reply="b")
+
+    page.wait_for_function("() => document.getElementById('total-votes').textContent === '6'")
+    miami = page.locator(f"#choices tr[data-choice='{fb1_voters['miami'].pk}']")
+    assert miami.locator(".votes").inner_text() == "4"
+    assert page.evaluate("() => window.stillTheSamePage") is True

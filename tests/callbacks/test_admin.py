@@ -1,5 +1,5 @@
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.models import Permission
 from django.utils import timezone
@@ -165,6 +165,7 @@ def test_the_callback_log_filters_by_campaign_carrier_and_country(admin_client, 
     request_vote(admin_client, endpoint, "2125551212", carrier="VZ")
     request_vote(admin_client, endpoint, "+442071838750", carrier="EE")
     request_callback(admin_client, endpoint, "info", lead="HOURS", mobile="2125551213", msg="hi")
+    request_callback(admin_client, endpoint, "form", key="JOIN", mobile="2125551214", Zip="1")
     hours = Campaign.objects.get(keyword="HOURS")
 
     def listed(**params) -> set[str]:
@@ -173,4 +174,23 @@ def test_the_callback_log_filters_by_campaign_carrier_and_country(admin_client, 
 
     assert listed(campaign=hours.pk) == {"+12125551213"}
     assert listed(carrier="EE") == {"+442071838750"}
-    assert listed(country="US") == {"+12125551212", "+12125551213"}
+    # Each kind of callback is matched through its own kind of row.
+    assert listed(country="US") == {"+12125551212", "+12125551213", "+12125551214"}
+    assert listed(carrier="VZ") == {"+12125551212"}
+
+
+def test_a_callbacks_page_names_it_in_the_pages_zone_and_date_format(
+    admin_client, endpoint, settings
+):
+    settings.TIME_ZONE = "America/New_York"
+    request_vote(admin_client, endpoint, "2125551212")
+    event = CallbackEvent.objects.get()
+    CallbackEvent.objects.filter(pk=event.pk).update(
+        received_at=datetime(2026, 3, 1, 21, 5, tzinfo=UTC)
+    )
+
+    page = admin_client.get(f"{EVENTS}{event.pk}/change/").content.decode()
+
+    assert "Poll processed, Mar 1, 2026 16:05" in page  # 21:05 UTC
+    assert "2026-03-01" not in page
+    assert "Times in America/New_York." in page

@@ -3,17 +3,21 @@ filter on the response lists and the results page."""
 
 import csv
 import io
+import re
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
+from django.db.models import F
 from django.http import QueryDict
+from django.utils import timezone
 
 from campaigns.models import Campaign, Kind, PollChoice, Segment
 from campaigns.segments import definition
 from subscribers.models import Subscriber, with_field_starting
-from tests.helpers import receive, vote
+from tests.helpers import queries, receive, vote
 
 SUBSCRIBERS = "/admin/crm/subscriber/"
 SEGMENTS = "/admin/campaigns/segment/"
@@ -118,9 +122,11 @@ def test_a_marketer_saves_a_segment_and_sees_it_in_words_with_its_count(
     assert response.status_code == 302
     segment = Segment.objects.get()
     assert (segment.name, segment.created_by) == ("Miami fans, NYC", admin_user)
-    page = admin_client.get(SEGMENTS).content.decode()
-    assert words in page
-    assert f'<a class="segment-count" href="{SUBSCRIBERS}?segment={segment.pk}">2</a>' in page
+    page = admin_client.get(SEGMENTS)
+    assert words in page.content.decode()
+    assert counts_on(admin_client, page) == {"Miami fans, NYC": "2"}
+    count = admin_client.get(f"{SEGMENTS}{segment.pk}/count/").content.decode()
+    assert count == f'<a class="segment-count" href="{SUBSCRIBERS}?segment={segment.pk}">2</a>'
 
 
 def test_a_segment_filters_the_subscriber_list_and_its_exports(admin_client, poll):
@@ -183,9 +189,9 @@ def test_a_segment_naming_a_deleted_campaign_selects_nobody_and_says_why(admin_c
     gone_id = gone.pk
     gone.delete()
 
-    page = admin_client.get(SEGMENTS).content.decode()
-    assert f"took part in #{gone_id}: no longer exists." in page
-    assert f'href="{SUBSCRIBERS}?segment={segment.pk}">0</a>' in page
+    page = admin_client.get(SEGMENTS)
+    assert f"took part in #{gone_id}: no longer exists." in page.content.decode()
+    assert counts_on(admin_client, page) == {"Gone fans": "0"}
     listed = admin_client.get(SUBSCRIBERS, {"segment": segment.pk}, follow=True)
     assert mobiles_on(listed) == set()
     assert "selects nobody" in listed.content.decode()
@@ -262,3 +268,126 @@ def test_segments_are_for_staff_with_the_segment_permissions(client, django_user
         "+12125551004",
     }
     assert client.get(SEGMENTS + "add/").status_code == 403
+
+
+def counts_on(client, page) -> dict[str, str]:
+    """Each segment's name on the segments list, and its count as the page fetches it."""
+    rows = re.findall(
+        r'<a href="[^"]*/change/"[^>]*>([^<]+)</a>.*?hx-get="([^"]+)"',
+        page.content.decode(),
+        re.S,
+    )
+    link = r'<a class="segment-count" href="[^"]+">([^<]+)</a>'
+    return {name: re.fullmatch(link, client.get(url).content.decode())[1] for name, url in rows}
+
+
+def test_the_segments_list_takes_as_many_queries_for_a_dozen_segments_as_for_two(
+    admin_client, django_user_model, poll
+):
+    # The second page of definitions names other polls, choices, filters and authors: a
+    # query per row, per poll or per author would show.
+    quiz = Campaign.objects.create(name="Quiz", shortcode="84700", keyword="QZ", kind=Kind.POLL)
+    yes = PollChoice.objects.create(campaign=quiz, reply="Y", label="Yes", order=1)
+    vote("2125551003", "Y", key="QZ", shortcode="84700", label="")
+    gone = Campaign.objects.create(shortcode="84700", keyword="GONE", kind=Kind.INFO)
+    gone_id = gone.pk
+    gone.delete()
+    definitions = [
+        ("Miami 100", miami_100(poll)),
+        ("Zip 9", "field=Zip&field_starts=9"),
+        ("Quiz yes", f"took_part_in={quiz.pk}&voted={yes.pk}"),
+        ("Tampa", f"voted={poll.choices.get(reply='A').pk}"),
+        ("US", "country=US"),
+        ("Search 90210", "q=90210"),
+        ("Seen this week", "last_seen_at__within=past_7_days"),
+        ("Imported", "imported_at__isnull=False"),
+        ("Gone", f"took_part_in={gone_id}"),
+        ("Everyone", ""),
+        ("First seen 2026", "first_seen_at__year=2026"),
+        ("Quiz", f"took_part_in={quiz.pk}"),
+    ]
+    for name, query in definitions[:2]:
+        Segment.objects.create(name=name, query=query)
+    two, page = queries(admin_client, SEGMENTS)
+    assert counts_on(admin_client, page) == {"Miami 100": "2", "Zip 9": "1"}
+
+    for n, (name, query) in enumerate(definitions[2:]):
+        author = django_user_model.objects.create_user(f"marketer{n}", is_staff=True)
+        Segment.objects.create(name=name, query=query, created_by=author)
+    twelve, page = queries(admin_client, SEGMENTS)
+
+    assert twelve == two
+    # Each row's count is a request of its own that the page makes once shown (htmx).
+    shown = counts_on(admin_client, page)
+    assert len(shown) == 12
+    assert (shown["Quiz yes"], shown["Tampa"], shown["Search 90210"]) == ("1", "2", "1")
+    assert (shown["Gone"], shown["Imported"], shown["Everyone"]) == ("0", "0", "4")
+
+
+def test_a_segment_saved_from_past_7_days_stays_the_last_7_days(admin_client, poll):
+    """Time moves through the data: the subscribers' first-seen times are moved back."""
+    now = timezone.now()
+    ages = {"+12125551001": 3, "+12125551002": 10, "+12125551003": 40, "+12125551004": 0}
+    for mobile, days in ages.items():
+        Subscriber.objects.filter(mobile=mobile).update(first_seen_at=now - timedelta(days=days))
+    listed = admin_client.get(SUBSCRIBERS)
+    first_seen = next(s for s in listed.context["cl"].filter_specs if s.title == "first seen at")
+    link = next(
+        c["query_string"]
+        for c in first_seen.choices(listed.context["cl"])
+        if c["display"] == "Past 7 days"
+    )
+
+    filtered = admin_client.get(SUBSCRIBERS + link)
+    assert mobiles_on(filtered) == {"+12125551001", "+12125551004"}
+    saved_query = parse_qs(urlsplit(filtered.context["save_segment_url"]).query)["query"][0]
+    admin_client.post(SEGMENTS + "add/", {"name": "New this week", "query": saved_query})
+
+    segment = Segment.objects.get()
+    assert segment.query == "first_seen_at__within=past_7_days"  # a name, no date
+    page = admin_client.get(SEGMENTS)
+    assert "first seen at Past 7 days" in page.content.decode()
+    assert counts_on(admin_client, page) == {"New this week": "2"}
+
+    # Five days on: 1001 is 8 days old, 1004 is 5; nobody else has arrived.
+    Subscriber.objects.update(first_seen_at=F("first_seen_at") - timedelta(days=5))
+    assert counts_on(admin_client, admin_client.get(SEGMENTS)) == {"New this week": "1"}
+    in_list = admin_client.get(SUBSCRIBERS, {"segment": segment.pk})
+    assert mobiles_on(in_list) == {"+12125551004"}
+    # A new subscriber today joins it.
+    Subscriber.objects.filter(mobile="+12125551003").update(first_seen_at=timezone.now())
+    assert counts_on(admin_client, admin_client.get(SEGMENTS)) == {"New this week": "2"}
+
+
+def test_a_date_range_in_dates_stays_fixed(admin_client, poll):
+    """What a segment made before rolling names were kept (dates) keeps meaning those dates."""
+    today = timezone.localdate()
+    query = f"first_seen_at__gte={today - timedelta(days=7)}&first_seen_at__lt={today}"
+    Subscriber.objects.filter(mobile="+12125551001").update(
+        first_seen_at=timezone.now() - timedelta(days=2)
+    )
+    Segment.objects.create(name="That week", query=query)
+
+    page = admin_client.get(SEGMENTS)
+
+    assert counts_on(admin_client, page) == {"That week": "1"}
+    assert (
+        f"first seen at from {today - timedelta(days=7)}, before {today}" in page.content.decode()
+    )
+
+
+def test_a_segments_page_shows_what_it_selects_and_renames_it(admin_client, poll):
+    segment = Segment.objects.create(name="Miami fans", query=miami_100(poll))
+    page = admin_client.get(f"{SEGMENTS}{segment.pk}/change/")
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "took part in Best city (84700 FB1) · voted B: Miami" in text
+    assert f'hx-get="{SEGMENTS}{segment.pk}/count/"' in text  # the count follows the page
+
+    saved = admin_client.post(
+        f"{SEGMENTS}{segment.pk}/change/", {"name": "Miami, NYC", "query": segment.query}
+    )
+    assert saved.status_code == 302
+    segment.refresh_from_db()
+    assert (segment.name, segment.query) == ("Miami, NYC", miami_100(poll))

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 
 from crm.settings import BASE_DIR, env_bool, env_int
 
@@ -114,3 +115,10 @@ def test_numbers_without_a_country_are_read_in_a_default_country_given_as_usa():
         text=True,
     )
     assert result.stdout.strip() == "+12125551212", result.stderr
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's JIT")
+def test_postgresql_connections_run_without_jit(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
