@@ -21,9 +21,13 @@ class DirectPathsMiddleware:
         self.direct = convert_exception_to_response(self.call_view)
 
     def __call__(self, request):
-        if request.path_info.startswith(self.prefixes):
-            return self.direct(request)
-        return self.get_response(request)
+        if not request.path_info.startswith(self.prefixes):
+            return self.get_response(request)
+        response = self.direct(request)
+        if not response.streaming and not response.has_header("Content-Length"):
+            # As CommonMiddleware does: a length, not a chunked answer, for the sender.
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
 
     def call_view(self, request):
         match = get_resolver(get_urlconf()).resolve(request.path_info)
