@@ -28,9 +28,9 @@ def number(name: str, default: int) -> int:
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Two processes per core for the CPU; four threads each to overlap the database waits
 # (the commit, a subscriber's row lock). Behind nginx no thread ever waits on a slow client.
-# bench/ingest.py measures this against 4 sync workers; runs on a loaded machine disagreed
-# (bench/benchmarks-notes.md, "Ingestion"), and sync workers would cut off a long streamed
-# export at the timeout below, so threads stay until a quiet run says otherwise.
+# bench/ingest.py's main table runs this configuration, and compares it with sync workers and
+# other thread counts (docs/benchmarks-ingest.md); none measured faster for callbacks, and a
+# sync worker would cut off a long streamed export at the timeout below.
 workers = number("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = number("GUNICORN_THREADS", 4)

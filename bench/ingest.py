@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/ingest.py [--duration 10] [--passes 2] [--databases sqlite,postgres]
 
-For each database it starts gunicorn with the production settings (DJANGO_LOCAL=0, 4 sync
-workers) and the yardstick views of crm/bench_views.py (BENCH_VIEWS=1), and drives every
-scenario with Debian's `wrk -t2 -c16` on loopback, in interleaved passes so a burst of load
-from elsewhere on the machine hits every scenario alike:
+For each database it starts gunicorn with the production settings (DJANGO_LOCAL=0) and
+gunicorn.conf.py's defaults (gthread, 2 workers per core x 4 threads: 4 x 4 on 2 cores, what
+`make run` and production serve with) and the yardstick views of crm/bench_views.py
+(BENCH_VIEWS=1), and drives every scenario with Debian's `wrk -t2 -c16` on loopback, in
+interleaved passes so a burst of load from elsewhere on the machine hits every scenario alike:
 
 - bare: a Django view with no database (the ceiling of the stack);
 - floor: a view that INSERTs one row (the raw event) and answers OK: the least a callback
@@ -18,7 +19,9 @@ from elsewhere on the machine hits every scenario alike:
 
 Then, for the poll scenarios, the latency at 70% of the measured maximum: wrk holds the
 rate with a per-thread schedule in Lua (Debian has no wrk2), so the load generator is not
-the bottleneck. Prints Markdown; bench/report.py puts it in docs/benchmarks.md.
+the bottleneck. Last, the floor and a returning vote under other worker configurations
+(WORKER_CONFIGS), one pass each. Writes Markdown to docs/benchmarks-ingest.md (--output;
+"-" prints it); bench/report.py puts it in docs/benchmarks.md.
 """
 
 import argparse
@@ -40,7 +43,9 @@ sys.path.insert(0, str(ROOT))
 from bench.population import FIRST  # noqa: E402
 from tests.server import gunicorn  # noqa: E402
 
-POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/crm_bench_ingest"
+# The PostgreSQL database it drops and makes afresh (BENCH_POSTGRES_DB to use another name).
+POSTGRES_DB = os.environ.get("BENCH_POSTGRES_DB", "crm_bench_ingest")
+POSTGRES_URL = f"postgres://postgres@127.0.0.1:5432/{POSTGRES_DB}"
 RETURNING = 300_000  # returning subscribers, numbers 212-200-0000 onwards, each used once
 WRK = ["wrk", "-t2", "-c16", "--latency", "--timeout", "10s"]
 
@@ -119,6 +124,16 @@ end
 """
 
 TARGET_RATIO = {"postgres": 0.6, "sqlite": 0.5}
+# (label, gunicorn options over gunicorn.conf.py's): the configurations compared after the
+# main table, the floor and a returning vote each. A sync worker is cut off after --timeout
+# seconds of one request, so it gets the 10 minutes a streamed export may need.
+WORKER_CONFIGS = (
+    ("gthread, 4 workers x 4 threads (the default here)", ()),
+    ("gthread, 4 workers x 1 thread", ("--workers", "4", "--threads", "1")),
+    ("gthread, 4 workers x 2 threads", ("--workers", "4", "--threads", "2")),
+    ("gthread, 2 workers x 4 threads", ("--workers", "2", "--threads", "4")),
+    ("sync, 4 workers", ("--workers", "4", "--worker-class", "sync", "--timeout", "600")),
+)
 CALLBACKS = (
     "poll vote, returning subscriber",
     "poll vote, new subscriber",
@@ -183,10 +198,10 @@ def prepare(database: str, env: dict) -> tuple[int, str]:
     """A fresh, migrated database with the campaigns and returning subscribers."""
     if database == "postgres":
         subprocess.run(
-            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "crm_bench_ingest"],
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", POSTGRES_DB],
             check=True,
         )
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "crm_bench_ingest"])
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", POSTGRES_DB])
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     out = subprocess.run(
@@ -271,7 +286,7 @@ def measure(database: str, args) -> dict:
     results = {name: [] for name, _, _ in rows}
     at_rate = {}
     numbers = Numbers()
-    with gunicorn(env, "--workers", str(args.workers)) as (_proc, url):
+    with gunicorn(env, *args.gunicorn) as (_proc, url):
         wait_until_up(url)
         # Warm up every worker: imports, connections, the campaign rows.
         for _name, prefix, mode in rows:
@@ -282,18 +297,21 @@ def measure(database: str, args) -> dict:
         for name, prefix, mode in rows[2:4]:
             rate = 0.7 * statistics.mean(r["rps"] for r in results[name])
             at_rate[name] = (rate, numbers.wrk(url, prefix, mode, args.duration, rate))
-    # `make run`'s configuration, threads in fewer processes: the floor and a returning vote.
-    make_run = {}
-    with gunicorn(env, "--workers", "2", "--threads", "4") as (_proc, url):
-        wait_until_up(url)
-        for _name, prefix, mode in rows[1:3]:
-            numbers.wrk(url, prefix, mode, 3)
-        for name, prefix, mode in rows[1:3]:
-            make_run[name] = numbers.wrk(url, prefix, mode, args.duration)
+    # Other worker configurations: the floor and a returning vote, one pass each.
+    configs = {}
+    for label, options in WORKER_CONFIGS if args.configs else ():
+        with gunicorn(env, *options) as (_proc, url):
+            wait_until_up(url)
+            for _name, prefix, mode in rows[1:3]:
+                numbers.wrk(url, prefix, mode, 3)
+            configs[label] = {
+                name: numbers.wrk(url, prefix, mode, args.duration)
+                for name, prefix, mode in rows[1:3]
+            }
     outcomes = recorded_outcomes(env)
     if outcomes.get("duplicate"):
         raise RuntimeError(f"some callbacks were retries, not votes: {outcomes}")
-    return {"results": results, "at_rate": at_rate, "make_run": make_run}
+    return {"results": results, "at_rate": at_rate, "configs": configs}
 
 
 def report(database: str, figures: dict, args) -> str:
@@ -303,7 +321,8 @@ def report(database: str, figures: dict, args) -> str:
         f"### {'PostgreSQL' if database == 'postgres' else 'SQLite (WAL)'}",
         "",
         f"`wrk -t2 -c16 -d{args.duration}s`, {args.passes} interleaved passes (mean of the "
-        f"passes; p99 is the worst pass), gunicorn {args.workers} sync workers.",
+        f"passes; p99 is the worst pass), gunicorn {' '.join(args.gunicorn) or 'as configured'}"
+        " (gunicorn.conf.py: gthread, 2 workers per core x 4 threads).",
         "",
         "| Scenario | requests/s | vs floor | p50 ms | p99 ms | non-2xx |",
         "|---|---:|---:|---:|---:|---:|",
@@ -336,14 +355,19 @@ def report(database: str, figures: dict, args) -> str:
             f"{name} at 70% of its maximum: p99 {r['p99']:.0f} ms, "
             + ("target met" if r["p99"] < 100 else f"{r['p99'] - 100:.0f} ms over 100 ms")
         )
-    run_floor = figures["make_run"]["floor: INSERT one row"]["rps"] or float("nan")
-    lines += [
-        "",
-        "| `make run`'s 2 workers x 4 threads (one pass) | requests/s | vs its floor | p99 ms |",
-    ]
-    lines.append("|---|---:|---:|---:|")
-    for name, r in figures["make_run"].items():
-        lines.append(f"| {name} | {r['rps']:,.0f} | {r['rps'] / run_floor:.2f}x | {r['p99']:.1f} |")
+    if figures["configs"]:
+        lines += [
+            "",
+            "| Worker configuration (one pass each) | floor req/s | vote req/s | vote vs floor "
+            "| vote p99 ms |",
+            "|---|---:|---:|---:|---:|",
+        ]
+    for label, runs in figures["configs"].items():
+        run_floor, vote = runs["floor: INSERT one row"], runs["poll vote, returning subscriber"]
+        lines.append(
+            f"| {label} | {run_floor['rps']:,.0f} | {vote['rps']:,.0f} | "
+            f"{vote['rps'] / (run_floor['rps'] or float('nan')):.2f}x | {vote['p99']:.1f} |"
+        )
     lines += ["", f"Targets (≥ {target}x the floor; p99 < 100 ms at 70% of the maximum):", ""]
     lines += [f"- {verdict}" for verdict in verdicts]
     return "\n".join(lines) + "\n"
@@ -353,15 +377,32 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--passes", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--gunicorn", nargs="*", default=[], help="options for the main table's gunicorn"
+    )
+    parser.add_argument("--no-configs", dest="configs", action="store_false")
     parser.add_argument("--databases", default="postgres,sqlite")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks-ingest.md"))
     args = parser.parse_args()
-    load = os.getloadavg()[0]
-    out = []
+    load, started = os.getloadavg()[0], time.monotonic()
+    out = [
+        f"# Ingestion benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        f"    .venv/bin/python bench/ingest.py {' '.join(sys.argv[1:])}".rstrip(),
+        "",
+    ]
     for database in args.databases.split(","):
         out.append(report(database, measure(database, args), args))
-    out.append(f"Load average (1 min): {load:.2f} before, {os.getloadavg()[0]:.2f} after.\n")
-    print("\n".join(out))
+    out.append(
+        f"Load average (1 min): {load:.2f} before, {os.getloadavg()[0]:.2f} after; "
+        f"{(time.monotonic() - started) / 60:.0f} minutes.\n"
+    )
+    text = "\n".join(out)
+    if args.output == "-":
+        print(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def main() -> None:
 
     started, load_before = datetime.now(UTC), os.getloadavg()
     t0 = time.monotonic()
-    ingest = run([PYTHON, "bench/ingest.py", "--duration", str(args.duration)])
+    ingest = run([PYTHON, "bench/ingest.py", "--duration", str(args.duration), "--output", "-"])
     profiles = [
         run(
             [PYTHON, "bench/profile_callback.py"],

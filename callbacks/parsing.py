@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from campaigns.models import Kind, clean_keyword
 from lib.text import canonical_name
-from subscribers.phone import InvalidMobile, country_code, normalise_mobile, region_of
+from subscribers.phone import InvalidMobile, country_code, read_mobile
 
 # Lower-cased parameter name (spaces and underscores removed) -> field, per kind.
 COMMON_NAMES = {
@@ -57,6 +58,19 @@ class InfoForm(CallbackForm):
 FORMS = {Kind.FORM: CallbackForm, Kind.POLL: PollForm, Kind.INFO: InfoForm}
 
 
+def clean(form_class: type[forms.Form], data: dict) -> dict:
+    """form_class(data)'s cleaned_data, or its first error as InvalidCallback: each declared
+    field's own clean(), without binding a form (which deep-copies every field, a third of
+    a callback's parsing). The forms declare no clean methods of their own."""
+    cleaned = {}
+    for name, declared in form_class.base_fields.items():
+        try:
+            cleaned[name] = declared.clean(data.get(name))
+        except ValidationError as e:
+            raise InvalidCallback(f"{name}: {e.messages[0]}") from None
+    return cleaned
+
+
 @dataclass(frozen=True)
 class Callback:
     kind: str
@@ -99,11 +113,7 @@ def parse(kind: str, params: Iterable[tuple[str, str]]) -> Callback:
     if mobile[:1] == " " and mobile.strip()[:1].isdigit():
         known["mobile"] = "+" + mobile.strip()
 
-    form = FORMS[kind](known)
-    if not form.is_valid():
-        name, errors = next(iter(form.errors.items()))
-        raise InvalidCallback(f"{name}: {errors[0]}")
-    data = form.cleaned_data
+    data = clean(FORMS[kind], known)
 
     keyword = clean_keyword(data["keyword"])
     if not keyword:
@@ -111,7 +121,7 @@ def parse(kind: str, params: Iterable[tuple[str, str]]) -> Callback:
             raise InvalidCallback("keyword: only control or invisible characters")
         raise InvalidCallback("keyword: This field is required.")
     try:
-        mobile = normalise_mobile(data["mobile"], data["country"])
+        mobile, region = read_mobile(data["mobile"], data["country"])
     except InvalidMobile as e:
         raise InvalidCallback(str(e)) from None
 
@@ -121,7 +131,7 @@ def parse(kind: str, params: Iterable[tuple[str, str]]) -> Callback:
         keyword=keyword,
         shortcode=data["shortcode"],
         carrier=data["carrier"],
-        country=country_code(data["country"]) or region_of(mobile),
+        country=country_code(data["country"]) or region,
         reply=data.get("reply", ""),
         label=data.get("label", ""),
         message=data.get("message", ""),

@@ -85,6 +85,8 @@ MIDDLEWARE = [
     # Load balancers' probes: answered before host checks, HTTPS redirects and sessions.
     "crm.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Callbacks are answered here, past the browser's middleware below (lib/direct_paths.py).
+    "lib.direct_paths.DirectPathsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,6 +97,9 @@ MIDDLEWARE = [
     # Last, as its documentation asks: turns a locked-out login into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
+
+# URLs only machines call (lib/direct_paths.py): no session, CSRF, login or message middleware.
+DIRECT_PATH_PREFIXES = ["/callbacks/"]
 
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out username or address before any password is checked.

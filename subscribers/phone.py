@@ -40,6 +40,21 @@ def normalise_mobile(raw: str, country: str = "") -> str:
     `country` is the country the number is read in when it carries no "+" prefix: an ISO
     alpha-2 or alpha-3 code or a name; when empty or unknown, settings.DEFAULT_COUNTRY.
     """
+    return phonenumbers.format_number(
+        parse_mobile(raw, country), phonenumbers.PhoneNumberFormat.E164
+    )
+
+
+def read_mobile(raw: str, country: str = "") -> tuple[str, str]:
+    """normalise_mobile()'s number and the country it belongs to (region_of() of it), from
+    one parse: a callback needs both."""
+    number = parse_mobile(raw, country)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164, phonenumbers.region_code_for_number(number) or ""
+
+
+def parse_mobile(raw: str, country: str = "") -> phonenumbers.PhoneNumber:
+    """The valid number `raw` is, read as normalise_mobile() reads it, or InvalidMobile."""
     raw = (raw or "").strip()
     if not raw:
         raise InvalidMobile("mobile is required")
@@ -50,7 +65,7 @@ def normalise_mobile(raw: str, country: str = "") -> str:
         raise InvalidMobile(f"mobile {raw[:40]!r} is not a phone number") from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidMobile(f"mobile {raw[:40]!r} is not a valid phone number in {region}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def region_of(e164: str) -> str:

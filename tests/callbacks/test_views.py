@@ -156,3 +156,17 @@ def test_plain_http_callbacks_are_answered_where_https_is_enforced(client, endpo
     for page in ("/admin/", "/api/v1/subscribers/"):
         redirect = client.get(page)
         assert (redirect.status_code, redirect["Location"]) == (301, f"https://testserver{page}")
+
+
+def test_a_callback_answer_keeps_the_security_headers_and_sets_no_cookie(client, endpoint):
+    """Callbacks skip the browser's middleware (sessions, CSRF, logins), not the security
+    headers, and still say how long the answer is."""
+    client.cookies["sessionid"] = "anything"
+    client.cookies["csrftoken"] = "anything"
+    response = send(client, endpoint, Kind.POLL, "mobile=2125551212&key=FB1&reply=A")
+    assert response.status_code == 200
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert response["Content-Length"] == "2"
+    assert not response.cookies
+    assert "Cookie" not in response.get("Vary", "")
