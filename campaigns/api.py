@@ -96,18 +96,10 @@ class CampaignCreateSerializer(CampaignSerializer):
         many=True, required=False, help_text="Poll choices, created with the campaign."
     )
 
-    def validate_choices(self, value: list[dict]) -> list[dict]:
-        seen = set()
-        for choice in value:
-            reply = folded(choice["reply"])
-            if reply in seen:
-                raise serializers.ValidationError(f"Reply {choice['reply']!r} is given twice.")
-            seen.add(reply)
-        return value
-
     def create(self, validated_data: dict) -> Campaign:
         choices = validated_data.pop("choices", [])
         check_conflicts(with_changes(None, Campaign, validated_data))
+        check_replies_differ(choices)
         try:
             with transaction.atomic():
                 campaign = Campaign.objects.create(**validated_data)
@@ -119,6 +111,17 @@ class CampaignCreateSerializer(CampaignSerializer):
                 {api_settings.NON_FIELD_ERRORS_KEY: ["This campaign exists already."]}
             ) from None
         return campaign
+
+
+def check_replies_differ(choices: list[dict]) -> None:
+    """Two choices of one body with one reply, in any case, clash as a reply the campaign
+    has already does: a 409 (the schema cannot say it, so it is no 400)."""
+    seen = set()
+    for choice in choices:
+        reply = folded(choice["reply"])
+        if reply in seen:
+            raise Conflict({"choices": [f"Reply {choice['reply']!r} is given twice."]})
+        seen.add(reply)
 
 
 class PollChoiceSerializer(StrictModelSerializer):

@@ -145,8 +145,9 @@ def test_it_refuses_two_choices_with_one_reply_in_different_cases():
         },
         format="json",
     )
-    assert response.status_code == 400
-    assert "twice" in str(response.json()["errors"]["choices"])
+    # A clash, as with a reply the campaign has already: 409.
+    assert response.status_code == 409
+    assert response.json()["errors"] == {"choices": ["Reply 'A' is given twice."]}
     assert not Campaign.objects.exists()
 
 
