@@ -66,6 +66,23 @@ EVENT_COLUMNS = (
     "change_seq",
 )
 RESPONSE_COLUMNS = ("id", "campaign_id", "subscriber_id", "callback_id", "received_at", "extras")
+VOTE_COLUMNS = (*RESPONSE_COLUMNS, "change_seq", "choice_id", "reply", "label")
+SUBSCRIBER_COLUMNS = (
+    "id",
+    "mobile",
+    "country",
+    "carrier",
+    "fields",
+    "first_seen_at",
+    "last_seen_at",
+    "updated_at",
+    "change_seq",
+)
+
+
+def insert_into(model, columns) -> str:
+    """The head of an INSERT … SELECT of the bulk path: the same columns the rows path writes."""
+    return f"INSERT INTO {model._meta.db_table} ({', '.join(columns)})"
 
 
 def mobile_number(i: int) -> str:
@@ -353,11 +370,7 @@ class Generator:
                     )
                 )
             load.write(CallbackEvent, EVENT_COLUMNS, events)
-            load.write(
-                PollResponse,
-                (*RESPONSE_COLUMNS, "change_seq", "choice_id", "reply", "label"),
-                responses,
-            )
+            load.write(PollResponse, VOTE_COLUMNS, responses)
 
     def make_other_callbacks(self, total: int, infos: list, forms: list) -> None:
         """Info requests and form submissions, and a few rejected or failed requests."""
@@ -504,9 +517,9 @@ MOMENT = (
 # A subscriber: a few text far more than the rest (Generator.a_subscriber()).
 A_SUBSCRIBER = "floor(%(subscribers)s * {r} ^ 2)::bigint"
 
-SUBSCRIBERS_SQL = f"""
-    INSERT INTO crm_subscriber (id, mobile, country, carrier, fields, first_seen_at,
-        last_seen_at, updated_at, change_seq)
+SUBSCRIBERS_SQL = (
+    insert_into(Subscriber, SUBSCRIBER_COLUMNS)
+    + f"""
     SELECT %(first_subscriber)s + i, {{mobile}}, 'US',
         (%(carriers)s::text[])[1 + floor({draw("i", 1)} * 5)::int],
         CASE WHEN {draw("i", 2)} < 0.4 THEN jsonb_build_object(
@@ -518,6 +531,7 @@ SUBSCRIBERS_SQL = f"""
         FROM generate_series(0::bigint, %(subscribers)s - 1) AS i
     ) AS s
 """
+)
 
 # Each vote's draws: its (poll, choice) pair b, its subscriber s, its time.
 VOTES = f"""(
@@ -525,22 +539,24 @@ VOTES = f"""(
         {A_SUBSCRIBER.format(r=draw("n", 12))} AS s, {MOMENT.format(jitter=draw("n", 13))} AS at
     FROM generate_series(0::bigint, %(total)s - 1) AS n
 ) AS v"""
-VOTE_EVENTS_SQL = """
-    INSERT INTO callbacks_callbackevent (id, endpoint_id, kind, method, query_string, body,
-        content_type, remote_addr, received_at, outcome, reason, change_seq)
+VOTE_EVENTS_SQL = (
+    insert_into(CallbackEvent, EVENT_COLUMNS)
+    + """
     SELECT %(first_event)s + n, %(endpoint)s, 'poll', 'GET',
         'mobile=%%2B' || substr({mobile}, 2) || '&' || (%(queries)s::text[])[b],
         '', '', %(remote)s, at, 'processed', '', %(seq)s
     FROM {votes}
 """
-VOTE_RESPONSES_SQL = """
-    INSERT INTO campaigns_pollresponse (id, campaign_id, subscriber_id, callback_id,
-        received_at, extras, change_seq, choice_id, reply, label)
+)
+VOTE_RESPONSES_SQL = (
+    insert_into(PollResponse, VOTE_COLUMNS)
+    + """
     SELECT %(first_response)s + n, (%(campaigns)s::int[])[b], %(first_subscriber)s + s,
         %(first_event)s + n, at, '{{}}', %(seq)s, (%(choices)s::int[])[b],
         (%(replies)s::text[])[b], (%(labels)s::text[])[b]
     FROM {votes}
 """
+)
 
 # Each other callback's draws: what it is (k: 1 rejected, 2 failed, 3 info, 4 form, in
 # Generator's shares), its campaign c, a first name, its subscriber s and time.
@@ -551,9 +567,9 @@ OTHER = f"""(
         {A_SUBSCRIBER.format(r=draw("n", 24))} AS s, {MOMENT.format(jitter=draw("n", 25))} AS at
     FROM generate_series(0::bigint, %(total)s - 1) AS n
 ) AS o"""
-OTHER_EVENTS_SQL = """
-    INSERT INTO callbacks_callbackevent (id, endpoint_id, kind, method, query_string, body,
-        content_type, remote_addr, received_at, outcome, reason, change_seq)
+OTHER_EVENTS_SQL = (
+    insert_into(CallbackEvent, EVENT_COLUMNS)
+    + """
     SELECT %(first_event)s + n, %(endpoint)s, (%(kinds)s::text[])[k], 'GET',
         CASE k WHEN 1 THEN 'key=VOTE' WHEN 2 THEN 'key=JOIN'
             WHEN 3 THEN 'lead=' || (%(info_keywords)s::text[])[c] || '&msg=info+pls'
@@ -563,33 +579,23 @@ OTHER_EVENTS_SQL = """
         CASE k WHEN 1 THEN 'missing mobile' ELSE '' END, %(seq)s
     FROM {other}
 """
-INFO_SQL = """
-    INSERT INTO campaigns_inforequest (id, campaign_id, subscriber_id, callback_id,
-        received_at, extras, change_seq, message)
+)
+INFO_SQL = (
+    insert_into(InfoRequest, (*RESPONSE_COLUMNS, "change_seq", "message"))
+    + """
     SELECT %(first_info)s + n, (%(infos)s::int[])[c], %(first_subscriber)s + s,
         %(first_event)s + n, at, '{{}}', %(seq)s, 'info pls'
     FROM {other} WHERE k = 3
 """
-FORM_SQL = """
-    INSERT INTO campaigns_formsubmission (id, campaign_id, subscriber_id, callback_id,
-        received_at, extras, change_seq, fields)
+)
+FORM_SQL = (
+    insert_into(FormSubmission, (*RESPONSE_COLUMNS, "change_seq", "fields"))
+    + """
     SELECT %(first_form)s + n, (%(forms)s::int[])[c], %(first_subscriber)s + s,
         %(first_event)s + n, at, '{{}}', %(seq)s,
         jsonb_build_object('first_name', name, 'email_opt_in', 'yes')
     FROM {other} WHERE k = 4
 """
-
-
-SUBSCRIBER_COLUMNS = (
-    "id",
-    "mobile",
-    "country",
-    "carrier",
-    "fields",
-    "first_seen_at",
-    "last_seen_at",
-    "updated_at",
-    "change_seq",
 )
 
 
