@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 
 from django.db import connections
 from django.db.models import (
@@ -198,7 +199,7 @@ class QueryRows:
             cells.append(Func(F(path), template=template, output_field=TextField()))
         for key in self.keys or ():
             # The key as a literal, not a parameter: the template names the cell four times.
-            value = f"(%(expressions)s ->> {sql.quote(key).replace('%', '%%')})"
+            value = f"(%(expressions)s ->> {percent_free_literal(key)})"
             template = PG_TEXT.replace("%(expressions)s", value)
             cells.append(Func(F(self.paths[-1]), template=template, output_field=TextField()))
         query = self.queryset.values_list(*cells).query
@@ -245,6 +246,19 @@ SQLITE_ISO = (
     "CASE WHEN rtrim(substr(%(expressions)s, 21), '0') = '' THEN '' "
     "ELSE '.' || substr(substr(%(expressions)s, 21) || '000000', 1, 6) END || '+00:00'"
 )
+
+
+def percent_free_literal(text: str) -> str:
+    """A PostgreSQL string literal of `text` with no "%" in it: U&'100\\0025'.
+
+    A "%" in SQL is read twice, by Func's template and by the driver's placeholders, and
+    the driver reads it only when the query has parameters: "%" in a custom field's name
+    broke the COPY of a filtered export after its first line had been sent. A Unicode
+    escape says the character without the sign.
+    """
+    escaped = text.replace("\\", "\\005C").replace("'", "''").replace("%", "\\0025")
+    return f"U&'{escaped}'"
+
 
 # A zone name PostgreSQL can be given as a literal (America/Argentina/Buenos_Aires, Etc/GMT+5).
 ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-/]+")
@@ -415,15 +429,21 @@ def copied_lines(header: Iterable[str], sql_text: str, params, using: str) -> It
     newline (no cell spans lines), one replace() swaps them all; otherwise row by row, so a
     newline inside a quoted cell stays as it is.
     """
-    yield "".join(csv_lines(header, ())).encode()
     connection = connections[using]
     started = time.monotonic()
     block: list = []
-    with connection.cursor() as cursor:
+    # Django's wrapper, as on its own cursors: its error types, and a connection an error
+    # may have broken is checked before it serves again.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         # Every cell is text, never NULL: with NULL left as "", COPY would quote empty cells.
         copy_sql = f"COPY ({sql_text}) TO STDOUT WITH (FORMAT csv, NULL '\\N')"
         with cursor.cursor.copy(copy_sql, params) as copy:
-            for row in copy:
+            rows = iter(copy)
+            # The first row is read before the header goes out: the query's errors (its
+            # sort's included) come while the answer can still say so.
+            block.extend(islice(rows, 1))
+            yield "".join(csv_lines(header, ())).encode()
+            for row in rows:
                 block.append(row)
                 if len(block) >= COPY_BLOCK_ROWS:
                     yield crlf(block)
@@ -449,9 +469,9 @@ def fetched_lines(
 ) -> Iterator[str]:
     """The raw rows made cells a chunk at a time, column by column (converters, and the
     custom fields' JSON read into columns), and joined as csv.writer joins them."""
-    yield "".join(csv_lines(header, ()))
     with connections[using].cursor() as cursor:
         cursor.execute(sql_text, params)
+        yield "".join(csv_lines(header, ()))
         while chunk := cursor.fetchmany(CHUNK_SIZE):
             columns = list(zip(*chunk, strict=True))
             for n, convert in enumerate(converters):
@@ -500,19 +520,34 @@ def csv_response(filename: str, header: Iterable[str], rows: Iterable[Iterable],
 
     Rows straight from table() are written by database_lines(), many times faster than the
     Python writer, to the same bytes. `bom`: a UTF-8 byte-order mark first, for Excel.
+
+    The first block is made here, so the query has run before the answer starts: a query
+    that fails is an error answer, never a download cut short after a 200.
     """
-    body = database_lines(header, rows) or batched(csv_lines(header, rows))
+    body = iter(database_lines(header, rows) or batched(csv_lines(header, rows)))
+    first = as_bytes(next(body))
     if bom:
-        body = with_first(BOM.encode(), body)
-    response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
+        first = BOM.encode() + first
+    response = StreamingHttpResponse(
+        with_first(first, body), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-def with_first(first: bytes, chunks: Iterable) -> Iterator[bytes]:
-    yield first
-    for chunk in chunks:
-        yield chunk if isinstance(chunk, bytes) else chunk.encode()
+def with_first(first: bytes, chunks: Iterator) -> Iterator[bytes]:
+    """`first`, then the rest of `chunks`, as bytes; closing it closes `chunks` (and with them
+    a cursor a download left half read)."""
+    try:
+        yield first
+        for chunk in chunks:
+            yield as_bytes(chunk)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+
+
+def as_bytes(chunk: str | bytes) -> bytes:
+    return chunk if isinstance(chunk, bytes) else chunk.encode()
 
 
 # Digits a spreadsheet must keep as typed (a zip's leading zero, a number's "+"): every text

@@ -5,12 +5,13 @@ time zones and custom-field columns included."""
 from datetime import UTC, datetime
 
 import pytest
+from django.db import DataError, connection
 from django.utils import timezone
 
 from callbacks.models import CallbackEvent, Endpoint, Outcome
 from campaigns.admin import PollResponseAdmin
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse
-from lib.exports import csv_lines, database_lines, table
+from lib.exports import csv_lines, csv_response, database_lines, table
 from subscribers.models import SUBSCRIBER_COLUMNS, Subscriber
 
 pytestmark = pytest.mark.django_db
@@ -113,19 +114,24 @@ def test_times_are_written_in_the_configured_zone_for_people_and_utc_for_program
     assert fast.split(b"\r\n")[1].startswith(expected)
 
 
-def test_custom_field_columns_take_the_fast_path_to_the_same_bytes():
+# A filter gives the query parameters, and with them the driver reads every "%" in it.
+@pytest.mark.parametrize("filtered", [False, True])
+def test_custom_field_columns_take_the_fast_path_to_the_same_bytes(filtered):
     for n, text in enumerate(HOSTILE):
-        # Keys that are hard to say in SQL: quotes, a percent sign, a number, a path.
+        # Keys that are hard to say in SQL: quotes, percent signs, a number, a path.
         fields = {"Name": text or "x", "it's 100%": text[::-1] or "y", "0": "zero", "$.a": n}
         if n % 3 == 0:
-            fields = {"Zip": "02134"}
+            fields = {"Zip": "02134", "%s%(x)s\\%b": "odd"}
         Subscriber.objects.create(mobile=f"+1212555{n:04d}", carrier=text, fields=fields)
-    header, rows = table(Subscriber.objects.order_by("id"), SUBSCRIBER_COLUMNS, "fields")
+    subscribers = Subscriber.objects.order_by("id")
+    if filtered:
+        subscribers = subscribers.filter(mobile__startswith="+1212")
+    header, rows = table(subscribers, SUBSCRIBER_COLUMNS, "fields")
 
     with timezone.override("America/New_York"):
         fast, written = both_ways(header, rows)
 
-    assert header[-5:] == ["$.a", "0", "Name", "Zip", "it's 100%"]
+    assert header[-6:] == ["$.a", "%s%(x)s\\%b", "0", "Name", "Zip", "it's 100%"]
     assert fast == written
     assert b",'=1+1," in fast and b",02134" in fast and b",zero," in fast
 
@@ -145,3 +151,14 @@ def test_the_admin_export_is_written_by_the_database_and_reads_the_same(admin_cl
     assert head.startswith(b"Received at (UTC),Mobile,")
     expected = "".join(csv_lines(header, rows)).encode().partition(b"\r\n")[2]
     assert sorted(written.split(b"\r\n")) == sorted(expected.split(b"\r\n"))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite divides by zero to NULL")
+def test_a_query_that_fails_fails_the_answer_not_the_download_after_it():
+    Subscriber.objects.create(mobile="+12125550100")
+    failing = Subscriber.objects.extra(where=["1 / (id - id) = 1"])
+    header, rows = table(failing, SUBSCRIBER_COLUMNS)
+
+    # Before any byte is sent: the server can still answer with an error.
+    with pytest.raises(DataError, match="division by zero"):
+        csv_response("subscribers.csv", header, rows)

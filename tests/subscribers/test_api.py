@@ -161,6 +161,19 @@ def test_csv_has_every_filtered_subscriber_with_custom_fields_as_columns(reader)
     assert lines[2].endswith(',,"\'=HYPERLINK(""x"")"')
 
 
+@pytest.mark.parametrize("name", ["100%", "%s", "%(x)s", "%b", "back\\slash", "it's"])
+def test_csv_of_a_filtered_list_is_whole_whatever_the_custom_field_names(reader, name):
+    # A "%" in a field's name once broke the download after its header, when a filter
+    # gave the query a parameter.
+    receive("form", key="JOIN", mobile="2125551212", country="US", **{name: "kept"})
+    response = reader.get(URL, {"format": "csv", "updated_since": "2000-04-01T21:13:10Z"})
+    assert response.status_code == 200
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert len(lines) == 2
+    assert lines[0].split(",")[-1] == name
+    assert lines[1].endswith(",kept")
+
+
 def test_a_bad_filter_on_a_csv_request_is_told_in_json(reader):
     response = reader.get(URL, {"format": "csv", "mobile": "nope"})
     assert response.status_code == 400
