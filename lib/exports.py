@@ -23,7 +23,6 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 
 from django.db import connections
 from django.db.models import (
@@ -429,6 +428,7 @@ def copied_lines(header: Iterable[str], sql_text: str, params, using: str) -> It
     newline (no cell spans lines), one replace() swaps them all; otherwise row by row, so a
     newline inside a quoted cell stays as it is.
     """
+    yield "".join(csv_lines(header, ())).encode()
     connection = connections[using]
     started = time.monotonic()
     block: list = []
@@ -438,12 +438,7 @@ def copied_lines(header: Iterable[str], sql_text: str, params, using: str) -> It
         # Every cell is text, never NULL: with NULL left as "", COPY would quote empty cells.
         copy_sql = f"COPY ({sql_text}) TO STDOUT WITH (FORMAT csv, NULL '\\N')"
         with cursor.cursor.copy(copy_sql, params) as copy:
-            rows = iter(copy)
-            # The first row is read before the header goes out: the query's errors (its
-            # sort's included) come while the answer can still say so.
-            block.extend(islice(rows, 1))
-            yield "".join(csv_lines(header, ())).encode()
-            for row in rows:
+            for row in copy:
                 block.append(row)
                 if len(block) >= COPY_BLOCK_ROWS:
                     yield crlf(block)
@@ -469,9 +464,9 @@ def fetched_lines(
 ) -> Iterator[str]:
     """The raw rows made cells a chunk at a time, column by column (converters, and the
     custom fields' JSON read into columns), and joined as csv.writer joins them."""
+    yield "".join(csv_lines(header, ()))
     with connections[using].cursor() as cursor:
         cursor.execute(sql_text, params)
-        yield "".join(csv_lines(header, ()))
         while chunk := cursor.fetchmany(CHUNK_SIZE):
             columns = list(zip(*chunk, strict=True))
             for n, convert in enumerate(converters):
@@ -521,33 +516,22 @@ def csv_response(filename: str, header: Iterable[str], rows: Iterable[Iterable],
     Rows straight from table() are written by database_lines(), many times faster than the
     Python writer, to the same bytes. `bom`: a UTF-8 byte-order mark first, for Excel.
 
-    The first block is made here, so the query has run before the answer starts: a query
-    that fails is an error answer, never a download cut short after a 200.
+    The query runs as the body is read, after the view: a middleware's query never waits
+    on a connection a COPY holds. An error mid-way ends the stream without its last chunk,
+    which tells the client the file is incomplete.
     """
-    body = iter(database_lines(header, rows) or batched(csv_lines(header, rows)))
-    first = as_bytes(next(body))
+    body = database_lines(header, rows) or batched(csv_lines(header, rows))
     if bom:
-        first = BOM.encode() + first
-    response = StreamingHttpResponse(
-        with_first(first, body), content_type="text/csv; charset=utf-8"
-    )
+        body = with_first(BOM.encode(), body)
+    response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-def with_first(first: bytes, chunks: Iterator) -> Iterator[bytes]:
-    """`first`, then the rest of `chunks`, as bytes; closing it closes `chunks` (and with them
-    a cursor a download left half read)."""
-    try:
-        yield first
-        for chunk in chunks:
-            yield as_bytes(chunk)
-    finally:
-        getattr(chunks, "close", lambda: None)()
-
-
-def as_bytes(chunk: str | bytes) -> bytes:
-    return chunk if isinstance(chunk, bytes) else chunk.encode()
+def with_first(first: bytes, chunks: Iterable) -> Iterator[bytes]:
+    yield first
+    for chunk in chunks:
+        yield chunk if isinstance(chunk, bytes) else chunk.encode()
 
 
 # Digits a spreadsheet must keep as typed (a zip's leading zero, a number's "+"): every text
