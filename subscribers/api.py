@@ -139,7 +139,8 @@ def field_name_problem(name: str) -> str:
     """Why a custom field name is refused, or "" when it is fine."""
     if len(name) > FIELD_NAME_MAX_LENGTH:
         return f"A field name has at most {FIELD_NAME_MAX_LENGTH} characters."
-    if re.search(FIELD_NAME_PATTERN, name) and storable(name):
+    # fullmatch: Python's "$" also matches before a final newline, JSON Schema's does not.
+    if re.fullmatch(FIELD_NAME_PATTERN, name) and storable(name):
         return ""
     if not name.strip():
         return "A field name cannot be blank."

@@ -33,7 +33,7 @@ def patch(editor, subscriber, fields):
 
 @pytest.mark.parametrize(
     "name",
-    ["Na\x00me", "Name\x1b[31m", "Line\nbreak", "\x7f", "N" * 101, "   ", "bad\ud800"],
+    ["Na\x00me", "Name\x1b[31m", "Line\nbreak", "0\n", "\x7f", "N" * 101, "   ", "bad\ud800"],
 )
 def test_a_field_name_with_control_characters_or_too_long_is_a_400(editor, subscriber, name):
     response = patch(editor, subscriber, {name: "x", "City": "Tampa"})
