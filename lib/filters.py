@@ -1,9 +1,12 @@
-"""Query-parameter fields and filters the API and the admin share: ids, times, text."""
+"""Query-parameter fields and filters the API and the admin share: ids, times, text; and a
+lookup for a list of ids as one parameter."""
 
 from datetime import UTC, datetime
 
 from django import forms
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.db.models import BigIntegerField, F, Lookup, Value
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
@@ -86,3 +89,19 @@ class SameTextFilter(filters.CharFilter):
         if value in EMPTY_VALUES:
             return queryset
         return queryset.filter(same_text(self.field_name, self.prepare(value)))
+
+
+class AnyOf(Lookup):
+    """`column = ANY(array)`: a list of any length as one parameter (PostgreSQL)."""
+
+    lookup_name = "any_of"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
+def any_of(field: str, ids: list[int]) -> AnyOf:
+    """A filter: rows whose `field` is one of `ids`, as one array parameter (PostgreSQL)."""
+    return AnyOf(F(field), Value(ids, output_field=ArrayField(BigIntegerField())))
