@@ -120,7 +120,7 @@ def counted_responses(
 def _where(campaign, since, until, subscribers=None) -> tuple[str, list]:
     where, params = ["campaign_id = %s"], [campaign.pk]
     if isinstance(subscribers, list):
-        where.append("subscriber_id = ANY(%s)")
+        where.append("subscriber_id = ANY(%s::bigint[])")
         params.append(subscribers)
     elif subscribers is not None:
         sql, sql_params = subscribers.values("pk").query.sql_with_params()
