@@ -9,6 +9,9 @@ are counted from the responses of those quarter hours only. New voters of a rang
 the end come from their own counters (PollNewVoters). The one case the counters cannot answer,
 latest votes, voters and new voters in a range that ends before the poll's last vote, scans the
 votes in the range (scan_tally(); PostgreSQL's shapes stream over an index).
+
+The counters hold every voter, so a segment's figures are counted from its votes: on the
+results page, in one statement over them on PostgreSQL (results_page()).
 """
 
 from bisect import bisect_right
