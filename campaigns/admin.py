@@ -22,10 +22,12 @@ from campaigns.models import (
     PollResponse,
     Segment,
 )
+from campaigns.results import of_subscribers
 from campaigns.segments import (
     SEGMENT_VAR,
     SelectionOnly,
     definition,
+    read_once,
     segment_subscribers,
     select,
 )
@@ -228,6 +230,14 @@ class SegmentFilter(AppliedWhenAskedMixin, admin.SimpleListFilter):
         return queryset.filter(**{f"{self.subscriber_path}__in": subscribers.values("pk")})
 
 
+class VotesSegmentFilter(SegmentFilter):
+    def select(self, queryset, subscribers):
+        # The votes are the big table: the segment is read once and its ids compared as one
+        # array. As a subquery, the list's count hashed every subscriber of the segment again
+        # to find its first 1,000 votes (0.8 s under load for 14,000 subscribers).
+        return of_subscribers(queryset, read_once(subscribers))
+
+
 class SubscriberSegmentFilter(SegmentFilter):
     def select(self, queryset, subscribers):
         # The segment's conditions beside the list's own, not `id IN (the segment)`: a
@@ -373,7 +383,6 @@ class ResponseAdmin(
         ("subscriber__carrier", IndexedValuesFilter),
         ("subscriber__country", IndexedValuesFilter),
         ("received_at", RollingDateFilter),
-        SegmentFilter,
     )
     export_columns = (
         ("received_at", "received_at"),
@@ -404,7 +413,12 @@ class PollResponseAdmin(ResponseAdmin):
     campaign_kind = Kind.POLL
     list_display = ("received_at", "campaign", "mobile", "reply", "choice_label", "carrier")
     list_select_related = ("campaign", "subscriber", "choice")
-    list_filter = (*ResponseAdmin.common_filters, ChoiceFilter, ReplyMatchFilter)
+    list_filter = (
+        *ResponseAdmin.common_filters,
+        VotesSegmentFilter,
+        ChoiceFilter,
+        ReplyMatchFilter,
+    )
     search_fields = ("reply", "label", "choice__label", "campaign__keyword")
     export_columns = (
         *ResponseAdmin.export_columns,
@@ -422,7 +436,7 @@ class PollResponseAdmin(ResponseAdmin):
 class InfoRequestAdmin(ResponseAdmin):
     campaign_kind = Kind.INFO
     list_display = ("received_at", "campaign", "mobile", "short_message", "carrier", "country")
-    list_filter = ResponseAdmin.common_filters
+    list_filter = (*ResponseAdmin.common_filters, SegmentFilter)
     search_fields = ("message", "campaign__keyword")
     export_columns = (*ResponseAdmin.export_columns, ("message", "message"))
 
@@ -435,7 +449,7 @@ class InfoRequestAdmin(ResponseAdmin):
 class FormSubmissionAdmin(JsonColumnsMixin, ResponseAdmin):
     campaign_kind = Kind.FORM
     list_display = ("received_at", "campaign", "mobile", "carrier", "country")
-    list_filter = ResponseAdmin.common_filters
+    list_filter = (*ResponseAdmin.common_filters, SegmentFilter)
     # Text search inside the custom fields' JSON, as text.
     search_fields = ("fields", "campaign__keyword")
     export_json_field = "fields"

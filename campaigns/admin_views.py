@@ -23,9 +23,8 @@ from campaigns.results import (
     Counting,
     PollResults,
     Timeline,
-    new_and_returning,
     poll_results,
-    timeline_by_choice,
+    results_page,
 )
 from campaigns.segments import read_once, segment_subscribers
 from lib.exports import csv_response
@@ -194,19 +193,6 @@ def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
     campaign = campaign_or_404(request, object_id)
     form = ResultsForm(request.GET, request)
     wants = request.GET.get("format")
-    if not form.is_valid():
-        if wants in ("csv", "json"):
-            return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
-        results = None
-    else:
-        counting, subscribers = form.cleaned_data["counting"], form.cleaned_data["subscribers"]
-        since, until = form.time_range()
-        results = poll_results(campaign, counting, since, until, subscribers=subscribers)
-        if wants == "csv":
-            return results_csv(results, (form.cleaned_data["since"], form.cleaned_data["until"]))
-        if wants == "json":
-            return live_counts(results)
-
     context = {
         **admin.site.each_context(request),
         "title": f"Results: {campaign}",
@@ -215,33 +201,39 @@ def poll_results_view(request: HttpRequest, object_id: str) -> HttpResponse:
         "campaign": campaign,
         "object": campaign,  # Unfold's header links back to it
         "form": form,
-        "results": results,
+        "results": None,
         "time_zone": timezone.get_current_timezone_name(),
     }
-    if results:
-        choices = [r.choice for r in results.choices]
-        timeline = timeline_by_choice(
-            campaign, results.counting, results.since, results.until, subscribers=subscribers
-        )
-        new, returning = new_and_returning(
-            campaign, results.since, results.until, results.voters, subscribers=subscribers
-        )
-        context |= {
-            "since_day": form.cleaned_data.get("since"),
-            "until_day": form.cleaned_data.get("until"),
-            "counting_label": dict(Counting.choices).get(results.counting),
-            "segment": form.cleaned_data.get("segment"),
-            "rows": choice_rows(results.choices),
-            "timeline": timeline,
-            "timeline_chart": timeline_chart(timeline, choices),
-            "line_options": LINE_OPTIONS,
-            "new_voters": new,
-            "returning_voters": returning,
-            "dimensions": dimensions(campaign),
-            "csv_query": _with_format(request, "csv"),
-            "json_query": _with_format(request, "json"),
-            "query": request.GET.urlencode(),
-        }
+    if not form.is_valid():
+        if wants in ("csv", "json"):
+            return HttpResponseBadRequest(form.errors.as_text(), content_type="text/plain")
+        return render(request, "admin/campaigns/campaign/results.html", context)
+    counting, subscribers = form.cleaned_data["counting"], form.cleaned_data["subscribers"]
+    since, until = form.time_range()
+    if wants in ("csv", "json"):
+        results = poll_results(campaign, counting, since, until, subscribers=subscribers)
+        if wants == "csv":
+            return results_csv(results, (form.cleaned_data["since"], form.cleaned_data["until"]))
+        return live_counts(results)
+    page = results_page(campaign, counting, since, until, subscribers=subscribers)
+    choices = [r.choice for r in page.results.choices]
+    context |= {
+        "results": page.results,
+        "since_day": form.cleaned_data.get("since"),
+        "until_day": form.cleaned_data.get("until"),
+        "counting_label": dict(Counting.choices).get(page.results.counting),
+        "segment": form.cleaned_data.get("segment"),
+        "rows": choice_rows(page.results.choices),
+        "timeline": page.timeline,
+        "timeline_chart": timeline_chart(page.timeline, choices),
+        "line_options": LINE_OPTIONS,
+        "new_voters": page.new,
+        "returning_voters": page.returning,
+        "dimensions": dimensions(campaign),
+        "csv_query": _with_format(request, "csv"),
+        "json_query": _with_format(request, "json"),
+        "query": request.GET.urlencode(),
+    }
     return render(request, "admin/campaigns/campaign/results.html", context)
 
 

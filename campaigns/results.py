@@ -9,6 +9,9 @@ are counted from the responses of those quarter hours only. New voters of a rang
 the end come from their own counters (PollNewVoters). The one case the counters cannot answer,
 latest votes, voters and new voters in a range that ends before the poll's last vote, scans the
 votes in the range (scan_tally(); PostgreSQL's shapes stream over an index).
+
+The counters hold every voter, so a segment's figures are counted from its votes: on the
+results page, in one statement over them on PostgreSQL (results_page()).
 """
 
 from bisect import bisect_right
@@ -37,6 +40,7 @@ from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
 from campaigns.models import Campaign, PollChoice, PollNewVoters, PollResponse, PollTally
+from lib.filters import any_of
 from subscribers.models import Subscriber
 
 
@@ -77,12 +81,20 @@ class PollResults:
         return [r for r in self.choices if r.choice.from_callback]
 
 
+def of_subscribers(responses: QuerySet, subscribers) -> QuerySet:
+    """The responses of `subscribers`: a queryset of them (e.g. a segment's), or their ids
+    (campaigns.segments.read_once() on PostgreSQL), compared as one array."""
+    if isinstance(subscribers, list):
+        return responses.filter(any_of("subscriber_id", subscribers))
+    return responses.filter(subscriber__in=subscribers.values("pk"))
+
+
 def responses_in_range(campaign, since=None, until=None, *, subscribers=None) -> QuerySet:
-    """A poll's votes received in [since, until), of `subscribers` only when given (a
-    queryset of subscribers, e.g. a segment's)."""
+    """A poll's votes received in [since, until), of `subscribers` only when given (see
+    of_subscribers())."""
     responses = PollResponse.objects.filter(campaign=campaign)
     if subscribers is not None:
-        responses = responses.filter(subscriber__in=subscribers.values("pk"))
+        responses = of_subscribers(responses, subscribers)
     if since:
         responses = responses.filter(received_at__gte=since)
     if until:
@@ -110,7 +122,10 @@ def counted_responses(
 
 def _where(campaign, since, until, subscribers=None) -> tuple[str, list]:
     where, params = ["campaign_id = %s"], [campaign.pk]
-    if subscribers is not None:
+    if isinstance(subscribers, list):
+        where.append("subscriber_id = ANY(%s::bigint[])")
+        params.append(subscribers)
+    elif subscribers is not None:
         sql, sql_params = subscribers.values("pk").query.sql_with_params()
         where.append(f"subscriber_id IN ({sql})")
         params.extend(sql_params)
@@ -123,20 +138,23 @@ def _where(campaign, since, until, subscribers=None) -> tuple[str, list]:
     return " AND ".join(where), params
 
 
-def _latest_votes_sql(campaign, since, until, subscribers=None) -> tuple[str, list]:
-    """PostgreSQL: each subscriber's latest vote in the range, one row per subscriber, with
-    its choice and time.
+def _latest_of(votes: str) -> str:
+    """PostgreSQL: each subscriber's latest vote among `votes` (a table and its WHERE, or a
+    relation), one row per subscriber, with its choice and time.
 
     DISTINCT ON walks the pollresponse_latest_vote index in order, so the rule costs one
     index-only scan instead of a window over a sort.
     """
-    where, params = _where(campaign, since, until, subscribers)
-    sql = (
-        f"SELECT DISTINCT ON (subscriber_id) choice_id, received_at "  # noqa: S608
-        f"FROM {PollResponse._meta.db_table} WHERE {where} "
-        "ORDER BY subscriber_id, received_at DESC, id DESC"
+    return (
+        "SELECT DISTINCT ON (subscriber_id) subscriber_id, choice_id, received_at "  # noqa: S608
+        f"FROM {votes} ORDER BY subscriber_id, received_at DESC, id DESC"
     )
-    return sql, params
+
+
+def _latest_votes_sql(campaign, since, until, subscribers=None) -> tuple[str, list]:
+    """PostgreSQL: each subscriber's latest vote in the range (_latest_of())."""
+    where, params = _where(campaign, since, until, subscribers)
+    return _latest_of(f"{PollResponse._meta.db_table} WHERE {where}"), params
 
 
 def _use_sql() -> bool:
@@ -323,9 +341,14 @@ def poll_results(
     campaign, counting=Counting.ALL, since=None, until=None, *, subscribers=None
 ) -> PollResults:
     """The poll's figures; the votes of `subscribers` only when given (a segment's)."""
+    counts, voters = _tally(campaign, counting, since, until, subscribers)
+    return _results(campaign, counting, since, until, counts, voters)
+
+
+def _results(campaign, counting, since, until, counts: dict, voters: int) -> PollResults:
+    """PollResults from ({choice id: (votes, voters)}, voters overall)."""
     # Replies compare whatever their case: "b" sorts with "B", between "A" and "C".
     choices = sorted(campaign.choices.all(), key=lambda c: (c.order, c.reply.lower()))
-    counts, voters = _tally(campaign, counting, since, until, subscribers)
     votes = sum(n for n, _ in counts.values())
     results = [
         ChoiceResult(
@@ -369,6 +392,27 @@ class Timeline:
     votes: dict[int, list[int]]  # choice id -> votes per period
 
 
+# Ranges up to this long are charted per hour, longer ones per day.
+HOURLY_UP_TO = timedelta(days=3)
+
+
+def _chart_periods(since, until, first: datetime, last: datetime) -> tuple[str, list[datetime]]:
+    """(unit, every period's start) of the chart of [since, until) whose votes run from
+    `first` to `last`: hours for ranges up to HOURLY_UP_TO, days beyond."""
+    unit = "hour" if (until or last) - (since or first) <= HOURLY_UP_TO else "day"
+    return unit, _period_starts(since or first, until or last + timedelta(microseconds=1), unit)
+
+
+def _bucketed(unit: str, periods: list[datetime], rows) -> Timeline:
+    """The Timeline of (period start, choice id, votes) rows, periods aware."""
+    index = {period: n for n, period in enumerate(periods)}
+    votes: dict[int, list[int]] = {}
+    for period, choice, n in rows:
+        series = votes.setdefault(choice, [0] * len(periods))
+        series[index[timezone.localtime(period)]] += n
+    return Timeline(unit, periods, votes)
+
+
 def timeline_by_choice(
     campaign, counting=Counting.ALL, since=None, until=None, *, subscribers=None
 ) -> Timeline:
@@ -378,10 +422,7 @@ def timeline_by_choice(
     )
     if bounds["first"] is None:
         return Timeline("day", [], {})
-    first, last = since or bounds["first"], until or bounds["last"]
-    unit = "hour" if last - first <= timedelta(days=3) else "day"
-    periods = _period_starts(first, until or bounds["last"] + timedelta(microseconds=1), unit)
-    votes: dict[int, list[int]] = {}
+    unit, periods = _chart_periods(since, until, bounds["first"], bounds["last"])
     if (
         subscribers is None
         and _use_tallies()
@@ -389,10 +430,10 @@ def timeline_by_choice(
     ):
         column = "votes" if counting == Counting.ALL else "latest"
         found = tally_counts(campaign, [since, *periods[1:], until], (column,))[column]
+        votes: dict[int, list[int]] = {}
         for (n, choice), count in found.items():
             votes.setdefault(choice, [0] * len(periods))[n] += count
         return Timeline(unit, periods, votes)
-    index = {period: n for n, period in enumerate(periods)}
     if counting == Counting.LATEST and _use_sql():
         # Latest votes in a range that ends before the poll does: one pass over the index.
         tz = timezone.get_current_timezone()
@@ -411,10 +452,7 @@ def timeline_by_choice(
             .annotate(n=Count("id"))
             .order_by()
         )
-    for period, choice, n in rows:
-        series = votes.setdefault(choice, [0] * len(periods))
-        series[index[timezone.localtime(period)]] += n
-    return Timeline(unit, periods, votes)
+    return _bucketed(unit, periods, rows)
 
 
 def votes_over_time(
@@ -488,3 +526,89 @@ def _new_voters_counted_in(campaign, low: datetime, high: datetime) -> int:
         .count()
     )
     return seen_in + latest_in
+
+
+@dataclass(frozen=True)
+class ResultsPage:
+    """What the results page shows: the figures, the chart, new and returning voters."""
+
+    results: PollResults
+    timeline: Timeline
+    new: int
+    returning: int
+
+
+def results_page(
+    campaign, counting=Counting.ALL, since=None, until=None, *, subscribers=None
+) -> ResultsPage:
+    """The results page's figures. A segment's, given as ids (campaigns.segments.read_once()
+    on PostgreSQL), are counted in one pass over its votes: the counters hold every voter and
+    cannot serve a subset, and each figure scanning the votes again took 7 passes."""
+    if isinstance(subscribers, list) and _use_sql():
+        return _subset_page(campaign, counting, since, until, subscribers)
+    results = poll_results(campaign, counting, since, until, subscribers=subscribers)
+    timeline = timeline_by_choice(campaign, counting, since, until, subscribers=subscribers)
+    new, returning = new_and_returning(
+        campaign, since, until, results.voters, subscribers=subscribers
+    )
+    return ResultsPage(results, timeline, new, returning)
+
+
+def _subset_sql(campaign, counting, since, until, ids: list[int]) -> tuple[str, list]:
+    """PostgreSQL: every figure of the results page from the votes of `ids` in the range, read
+    once (the `votes` CTE) and counted by the rules of _tally_sql(), timeline_by_choice() and
+    new_and_returning(). Rows (kind, choice id, at, n, m):
+    - ("choice", choice, NULL, votes, voters) per choice counted;
+    - ("voters", NULL, NULL, distinct voters, NULL) and ("new", NULL, NULL, new voters, NULL);
+    - ("first" | "last", NULL, the first or last vote's time in UTC, NULL, NULL);
+    - ("period", choice, the period's start in local time, votes, NULL), in the unit
+      _chart_periods() picks from the first and last votes."""
+    where, params = _where(campaign, since, until, ids)
+    if counting == Counting.LATEST:
+        # One vote per subscriber: a choice's votes are its voters.
+        counted, voters = "latest", "COUNT(*)"
+    else:
+        counted, voters = "votes", "COUNT(DISTINCT subscriber_id)"
+    per_choice = f"SELECT choice_id, COUNT(*), {voters} FROM {counted} GROUP BY 1"  # noqa: S608
+    tz = str(timezone.get_current_timezone())
+    sql = f"""
+    WITH votes AS MATERIALIZED (
+        SELECT subscriber_id, choice_id, received_at, id FROM {PollResponse._meta.db_table}
+        WHERE {where}
+    ), latest AS MATERIALIZED ({_latest_of("votes")}), ends AS (
+        SELECT MIN(received_at) AS first, MAX(received_at) AS last FROM votes
+    ), unit AS (
+        SELECT CASE WHEN COALESCE(%s, last) - COALESCE(%s, first) <= %s
+            THEN 'hour' ELSE 'day' END AS unit FROM ends
+    )
+    SELECT 'choice', choice_id, NULL::timestamp, n, m FROM ({per_choice}) c (choice_id, n, m)
+    UNION ALL SELECT 'voters', NULL, NULL, COUNT(*), NULL FROM latest
+    UNION ALL SELECT 'new', NULL, NULL, COUNT(*), NULL FROM latest
+        JOIN {Subscriber._meta.db_table} s ON s.id = latest.subscriber_id, ends
+        WHERE s.first_seen_at >= COALESCE(%s, ends.first)
+    UNION ALL SELECT 'first', NULL, first AT TIME ZONE 'UTC', NULL, NULL FROM ends
+    UNION ALL SELECT 'last', NULL, last AT TIME ZONE 'UTC', NULL, NULL FROM ends
+    UNION ALL SELECT 'period', choice_id, date_trunc(unit, received_at AT TIME ZONE %s),
+        COUNT(*), NULL FROM {counted}, unit GROUP BY 2, 3
+    """  # noqa: S608
+    return sql, [*params, until, since, HOURLY_UP_TO, since, tz]
+
+
+def _subset_page(campaign, counting, since, until, ids: list[int]) -> ResultsPage:
+    counts, figures, ends, found = {}, {"voters": 0, "new": 0}, {}, []
+    tz = timezone.get_current_timezone()
+    for kind, choice, at, n, m in _fetch(*_subset_sql(campaign, counting, since, until, ids)):
+        if kind == "choice":
+            counts[choice] = (n, m)
+        elif kind in figures:
+            figures[kind] = n
+        elif kind == "period":
+            found.append((timezone.make_aware(at, tz), choice, n))
+        else:
+            ends[kind] = at and at.replace(tzinfo=UTC)
+    results = _results(campaign, counting, since, until, counts, figures["voters"])
+    if ends["first"] is None:
+        return ResultsPage(results, Timeline("day", [], {}), 0, 0)
+    unit, periods = _chart_periods(since, until, ends["first"], ends["last"])
+    new = figures["new"]
+    return ResultsPage(results, _bucketed(unit, periods, found), new, results.voters - new)

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import build_q_object_from_lookup_parameters
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -17,6 +18,8 @@ from django.db.models import DateTimeField, Exists, F, Max, Min, QuerySet, Subqu
 from django.db.models.constants import LOOKUP_SEP
 from django.utils import timezone
 from django.utils.functional import cached_property
+
+from lib.filters import row_id
 
 
 def once_per_request(request, key: tuple, compute: Callable[[], Any]) -> Any:
@@ -138,12 +141,17 @@ def estimated_rows(model) -> int:
 class BigTablePaginator(Paginator):
     """Pages without counting millions of rows, which costs more than the page itself.
 
-    The whole table: PostgreSQL's estimate of its size. A filtered or searched list: counted
-    up to `cap` rows only; beyond that it says "more than" and offers the first `cap` rows'
-    pages (narrow the filter to go further). Small tables are counted exactly.
+    The whole table: PostgreSQL's estimate of its size, beyond `cap` rows. A filtered or
+    searched list: counted up to `limit` rows only (`cap` unless given); beyond that it says
+    "more than" and offers the pages of the first `limit` rows. Small tables are counted
+    exactly.
     """
 
     cap = 10_000
+
+    def __init__(self, *args, limit: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limit = limit or self.cap
 
     @cached_property
     def count(self) -> int:
@@ -154,9 +162,9 @@ class BigTablePaginator(Paginator):
                 self.estimated = True
                 return estimate
         # Unordered: any index that answers the filter will do for counting.
-        counted = self.object_list.order_by()[: self.cap + 1].count()
-        self.capped = counted > self.cap
-        return min(counted, self.cap)
+        counted = self.object_list.order_by()[: self.limit + 1].count()
+        self.capped = counted > self.limit
+        return min(counted, self.limit)
 
 
 def distinct_values(model, field_name: str) -> list:
@@ -267,6 +275,15 @@ class BigTableMixin:
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     paginator = BigTablePaginator
+    # A filtered list counts its matches this far beyond the start of the page shown: 10
+    # pages of 100 ahead, so each page walked reaches further. A count finding 10,001 matches
+    # probed 50,000 callbacks (the log filtered by carrier: 1.1 s under load).
+    count_ahead = 1_000
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        shown = min(row_id(request.GET.get(PAGE_VAR)) or 1, 1_000_000)  # a LIMIT stays a bigint
+        limit = per_page * (shown - 1) + self.count_ahead
+        return self.paginator(queryset, per_page, orphans, allow_empty_first_page, limit=limit)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)

@@ -1,9 +1,11 @@
-"""Query-parameter fields and filters the API and the admin share: ids, times, text."""
+"""Query-parameter fields and filters the API and the admin share: ids, times, text; and a
+lookup for a list of ids as one parameter."""
 
 from datetime import UTC, datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import F, Lookup
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
 from django_filters.fields import IsoDateTimeField
@@ -86,3 +88,22 @@ class SameTextFilter(filters.CharFilter):
         if value in EMPTY_VALUES:
             return queryset
         return queryset.filter(same_text(self.field_name, self.prepare(value)))
+
+
+class AnyOf(Lookup):
+    """`column = ANY(array)`: a list of ids of any length as one parameter (PostgreSQL).
+
+    The list goes to the driver as it is: prepared by an ArrayField, each of 14,000 ids went
+    through the field's own preparation, 0.2 s a query."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, list(self.rhs)]
+
+
+def any_of(field: str, ids: list[int]) -> AnyOf:
+    """A filter: rows whose `field` is one of `ids`, as one array parameter (PostgreSQL)."""
+    return AnyOf(F(field), ids)

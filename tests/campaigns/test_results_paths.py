@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 
 from campaigns import results
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse
@@ -103,3 +104,47 @@ def test_sql_and_orm_agree_on_every_figure(random_poll, monkeypatch):
     for case, sql, orm in zip(CASES, with_sql, with_orm, strict=True):
         assert sql == orm, case
         assert sql[0] > 0, case
+
+
+def page_figures(campaign, counting, since, until, subscribers) -> tuple:
+    page = results.results_page(campaign, counting, since, until, subscribers=subscribers)
+    found = page.results
+    per_choice = [(r.choice.reply, r.votes, r.voters, r.share) for r in found.choices]
+    return found.votes, found.voters, per_choice, page.timeline, (page.new, page.returning)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one pass is PostgreSQL's SQL")
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+@pytest.mark.parametrize(
+    "chosen",
+    [
+        # Every subscriber known before the poll among them: returning voters in every range.
+        Q(mobile__regex=r"[02468]$"),
+        # Each first seen by their first vote: the earliest votes are new voters by a hair.
+        Q(mobile__regex=r"[13579]$") & ~Q(mobile__startswith="+121255590"),
+    ],
+    ids=["known before", "first seen voting"],
+)
+def test_a_segments_one_pass_agrees_with_the_scans_on_every_figure(
+    random_poll, monkeypatch, settings, zone, chosen
+):
+    """A segment's results page counts every figure in one statement over its votes
+    (results._subset_sql()); the per-figure scans, given ids or a queryset, must agree."""
+    settings.TIME_ZONE = zone
+    subset = Subscriber.objects.filter(chosen)
+    ids = list(subset.values_list("pk", flat=True))
+    assert 0 < len(ids) < Subscriber.objects.count()
+    # A voter first seen at the very start of a range is new in it.
+    day_two = START + timedelta(days=1)
+    later = PollResponse.objects.filter(subscriber__in=ids, received_at__gt=day_two).first()
+    Subscriber.objects.filter(pk=later.subscriber_id).update(first_seen_at=day_two)
+    one_pass = [page_figures(random_poll, *case, ids) for case in CASES]
+    monkeypatch.setattr(results, "_use_sql", lambda: False)
+    scanned = [page_figures(random_poll, *case, ids) for case in CASES]
+    as_queryset = [page_figures(random_poll, *case, subset) for case in CASES]
+
+    for case, counted, by_scan, by_query in zip(CASES, one_pass, scanned, as_queryset, strict=True):
+        assert counted == by_scan == by_query, case
+        assert counted[0] < PollResponse.objects.filter(campaign=random_poll).count(), case
+    assert sum(counted[0] > 0 for counted in one_pass) >= len(CASES) - 2
+    assert any(new > 0 for *_, (new, _) in one_pass)

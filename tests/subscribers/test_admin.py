@@ -2,6 +2,7 @@ import io
 from datetime import UTC, date, datetime
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -9,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import PollResponse
-from lib.admin_lists import BigTablePaginator, distinct_values, estimated_rows, periods
+from lib.admin_lists import BigTableMixin, distinct_values, estimated_rows, periods
 from subscribers.models import Subscriber
 from tests.helpers import ESTIMATE_QUERY, numbers, queries, request_callback, request_vote
 
@@ -233,7 +234,7 @@ def test_a_subscribers_number_cannot_be_edited(admin_client, db):
 
 
 def test_a_filtered_list_counts_only_up_to_the_cap(admin_client, db, monkeypatch):
-    monkeypatch.setattr(BigTablePaginator, "cap", 5)
+    monkeypatch.setattr(BigTableMixin, "count_ahead", 5)
     Subscriber.objects.bulk_create(Subscriber(mobile=m, carrier="VZ") for m in numbers(0, 8))
     Subscriber.objects.bulk_create(Subscriber(mobile=m, carrier="ATT") for m in numbers(8, 3))
 
@@ -244,6 +245,23 @@ def test_a_filtered_list_counts_only_up_to_the_cap(admin_client, db, monkeypatch
     assert "More than 5 subscribers match" in many
     assert "3 subscribers" in few and "More than" not in few
     assert "More than 5 subscribers match" in searched
+
+
+def test_a_filtered_lists_count_reaches_further_as_its_pages_are_walked(
+    admin_client, db, monkeypatch
+):
+    monkeypatch.setattr(BigTableMixin, "count_ahead", 5)
+    monkeypatch.setattr(admin.site.get_model_admin(Subscriber), "list_per_page", 2)
+    Subscriber.objects.bulk_create(Subscriber(mobile=m, carrier="VZ") for m in numbers(0, 11))
+
+    def counted(page: int):
+        shown = admin_client.get(CHANGELIST, {"carrier": "VZ", "p": page}).context["cl"]
+        return shown.result_count, shown.paginator.capped, len(shown.result_list)
+
+    assert counted(1) == (5, True, 2)  # pages 1-3 offered
+    assert counted(3) == (9, True, 2)  # 4 rows before the page, 5 past its start
+    assert counted(4) == (11, False, 2)  # every match counted: the true total
+    assert counted(6) == (11, False, 1)
 
 
 def test_the_whole_big_list_shows_the_databases_estimate(admin_client, db, monkeypatch):
