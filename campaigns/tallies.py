@@ -29,12 +29,30 @@ admin, a spool drain, reprocessing or raw SQL, moves the counters by exactly wha
   statement then reads what the other committed); different subscribers never wait for each
   other except on a shared counter row, and the slots spread those. Statements over many rows
   take one exclusive lock instead of thousands.
+Ranges that end before the poll's last vote (the page's "from … through …" days) have
+counters of their own on PostgreSQL, keyed by days in the site's time zone (settings.TIME_ZONE,
+which campaigns_tally_zone() returns to the triggers):
+- campaigns_pollrangetally: per (campaign, choice, quarter hour of the vote, day of the voter's
+  next vote, slot), `latest` counts votes by the day of the voter's next vote in the poll and
+  `voters` by the day of their next vote for the same choice (NO_DAY: none). A vote is the
+  voter's latest in [a, b), for b a midnight, exactly when its next vote is on b's day or
+  later: so latest votes and voters of [a, b) are these counts from a's quarter to b with
+  next_day >= b's day. A next vote on the vote's own day never reaches a later midnight, so
+  such votes are not stored (most re-votes of a busy day write nothing here).
+- campaigns_pollrangenewvoters: the same by day of the vote and of the next vote, with the day
+  the voter was first seen (no later than the vote's: a voter first seen after a vote of
+  [a, b) was first seen after a), for the new voters of [a, b).
+"Next vote" orders votes by (received_at, id). A change of the site's time zone leaves these
+counters counting the old zone's days: results.py then scans instead, and
+`manage.py rebuild_poll_tallies` recounts them in the new zone.
+
 - SQLite: row triggers (it fires them row by row, and has one writer at a time). A migration
   that rebuilds crm_subscriber or campaigns_pollresponse there (SQLite's way to alter most
   columns) fails while the triggers read the old table, and would drop those on it: drop
   them first (drop_statements()) and put them back after (trigger_statements()).
 """
 
+from django.conf import settings
 from django.db import connection, connections, migrations, transaction
 from django.utils.dateparse import parse_datetime
 
@@ -58,6 +76,98 @@ QUARTER = {
 # The earlier of two times ({a}, {b}); SQLite's text times compare in time order.
 EARLIER = {"postgresql": "LEAST({a}, {b})", "sqlite": "min({a}, {b})"}
 EMPTY = f"(SELECT {COLUMNS} FROM {RESPONSES} WHERE 1 = 0)"  # noqa: S608
+RANGE_TALLY = "campaigns_pollrangetally"
+RANGE_NEW_VOTERS = "campaigns_pollrangenewvoters"
+# The zone the range counters' days are in, as the database holds it (PostgreSQL).
+ZONE_FUNCTION = "campaigns_tally_zone"
+NO_DAY = "DATE '9999-12-31'"  # "no next vote": later than any day a range ends on
+
+
+def day_sql(at: str) -> str:
+    """PostgreSQL: the day of a time ({at}) in the counters' zone."""
+    return f"(({at}) AT TIME ZONE {ZONE_FUNCTION}())::date"
+
+
+def zone_sql(zone: str) -> str:
+    """The function that tells the triggers (and readers) the counters' zone."""
+    quoted = zone.replace("'", "''")
+    return (
+        f"CREATE OR REPLACE FUNCTION {ZONE_FUNCTION}() RETURNS text LANGUAGE sql IMMUTABLE "
+        f"PARALLEL SAFE AS $$ SELECT '{quoted}'::text $$"
+    )
+
+
+def _ranked_sql(rows: str, seen: str = "") -> str:
+    """PostgreSQL: `rows` (responses with a sign) with each vote's quarter, slot and day, the
+    days of the voter's next vote in the poll (next_any) and for the same choice (next_same),
+    NO_DAY for none, and with `seen`, the day they were first seen (`seen`: "join" reads it
+    from the subscribers' table, else it names the rows' own column)."""
+    later = (
+        "LEAD(signed.received_at) OVER (PARTITION BY signed.sign, signed.campaign_id, "
+        "signed.subscriber_id{0} ORDER BY signed.received_at, signed.id)"
+    )
+    first_seen, join = "", ""
+    if seen == "join":
+        first_seen = f", {day_sql('s.first_seen_at')} AS seen_day"
+        join = f" JOIN {SUBSCRIBERS} AS s ON s.id = signed.subscriber_id"
+    elif seen:
+        first_seen = f", {day_sql('signed.' + seen)} AS seen_day"
+    return f"""
+    SELECT signed.campaign_id, signed.choice_id, signed.sign,
+        signed.subscriber_id & {SLOTS - 1} AS slot,
+        {QUARTER["postgresql"].format(at="signed.received_at")} AS quarter,
+        {day_sql("signed.received_at")} AS day,
+        COALESCE({day_sql(later.format(""))}, {NO_DAY}) AS next_any,
+        COALESCE({day_sql(later.format(", signed.choice_id"))}, {NO_DAY}) AS next_same{first_seen}
+    FROM {rows} AS signed{join}
+    """  # noqa: S608
+
+
+def range_counts_sql(rows: str) -> str:
+    """(campaign_id, choice_id, quarter, next_day, slot, latest, voters) from `rows`."""
+    return f"""
+    SELECT campaign_id, choice_id, quarter, k.next_day, slot, SUM(k.latest) AS latest,
+        SUM(k.voters) AS voters
+    FROM ({_ranked_sql(rows)}) AS r
+    CROSS JOIN LATERAL (VALUES (r.next_any, r.sign, 0), (r.next_same, 0, r.sign))
+        AS k (next_day, latest, voters)
+    WHERE k.next_day > r.day
+    GROUP BY campaign_id, choice_id, quarter, k.next_day, slot
+    """  # noqa: S608
+
+
+def range_new_voters_sql(rows: str, seen: str = "join") -> str:
+    """(campaign_id, day, next_day, seen_day, slot, voters) from `rows`: each vote by its day,
+    its next vote's, and the earlier of its own and the day its voter was first seen."""
+    return f"""
+    SELECT campaign_id, day, next_any AS next_day, LEAST(seen_day, day) AS seen_day, slot,
+        SUM(sign) AS voters
+    FROM ({_ranked_sql(rows, seen)}) AS r WHERE next_any > day
+    GROUP BY campaign_id, day, next_any, LEAST(seen_day, day), slot
+    """  # noqa: S608
+
+
+def add_range_sql(counts: str) -> str:
+    return f"""
+    INSERT INTO {RANGE_TALLY} (campaign_id, quarter, choice_id, next_day, slot, latest, voters)
+    SELECT campaign_id, quarter, choice_id, next_day, slot, latest, voters FROM ({counts}) AS c
+    WHERE latest <> 0 OR voters <> 0
+    ORDER BY campaign_id, quarter, choice_id, next_day, slot
+    ON CONFLICT (campaign_id, quarter, choice_id, next_day, slot) DO UPDATE SET
+        latest = {RANGE_TALLY}.latest + excluded.latest,
+        voters = {RANGE_TALLY}.voters + excluded.voters
+    """  # noqa: S608
+
+
+def add_range_new_voters_sql(counts: str) -> str:
+    return f"""
+    INSERT INTO {RANGE_NEW_VOTERS} (campaign_id, day, next_day, seen_day, slot, voters)
+    SELECT campaign_id, day, next_day, seen_day, slot, voters FROM ({counts}) AS c
+    WHERE voters <> 0
+    ORDER BY campaign_id, day, next_day, seen_day, slot
+    ON CONFLICT (campaign_id, day, next_day, seen_day, slot) DO UPDATE SET
+        voters = {RANGE_NEW_VOTERS}.voters + excluded.voters
+    """  # noqa: S608
 
 
 def counts_sql(rows: str, vendor: str) -> str:
@@ -204,14 +314,26 @@ def add_new_voters_sql(counts: str) -> str:
 
 
 def count_sql(rows: str, vendor: str) -> list[str]:
-    """The statements that add `rows` (responses with a sign) to both tables."""
-    return [
-        add_sql(counts_sql(rows, vendor)),
-        add_new_voters_sql(new_voters_sql(rows, vendor)),
+    """The statements that add `rows` (responses with a sign) to the counters: both tables,
+    and on PostgreSQL the range counters."""
+    return [statement for _, statement in _counted(rows, vendor)]
+
+
+def _counted(rows: str, vendor: str) -> list[tuple[str, str]]:
+    """(table, the statement that adds `rows` to it)."""
+    tables = [
+        (TALLY, add_sql(counts_sql(rows, vendor))),
+        (NEW_VOTERS, add_new_voters_sql(new_voters_sql(rows, vendor))),
     ]
+    if vendor == "postgresql":
+        tables += [
+            (RANGE_TALLY, add_range_sql(range_counts_sql(rows))),
+            (RANGE_NEW_VOTERS, add_range_new_voters_sql(range_new_voters_sql(rows))),
+        ]
+    return tables
 
 
-def _pg_function(op: str, new: str, old: str) -> str:
+def _pg_function(op: str, new: str, old: str, ranges: bool = True) -> str:
     changed = f"(SELECT {COLUMNS} FROM {new} AS n UNION ALL SELECT {COLUMNS} FROM {old} AS o)"  # noqa: S608
     unchanged = ""
     if op == "update":
@@ -253,6 +375,63 @@ def _pg_function(op: str, new: str, old: str) -> str:
             # LEAST() passes over NULL: without p, only the first row counts.
             ") AS d (quarter, voters) WHERE voters = 1 OR p_id IS NOT NULL GROUP BY quarter"
         )
+        # The range counters: the vote counts at the day of the voter's next vote (pn_at) and
+        # of their next for this choice (nc_at); the vote before it in the poll (pp_) and for
+        # this choice (pc_at) now count at the vote's day. In order (the usual case) the
+        # probes above already say all: there is no next vote, the previous ones are p and q.
+        theirs = (
+            f"FROM {RESPONSES} WHERE campaign_id = new_vote.campaign_id "  # noqa: S608
+            "AND subscriber_id = new_vote.subscriber_id {0} AND (received_at, id) {1} "
+            "(new_vote.received_at, new_vote.id) ORDER BY received_at {2}, id {2} LIMIT 1"
+        )
+        same = "AND choice_id = new_vote.choice_id"
+        range_tally = add_range_sql(
+            f"SELECT new_vote.campaign_id AS campaign_id, choice_id, quarter, next_day, {slot}, "  # noqa: S608
+            "SUM(latest) AS latest, SUM(voters) AS voters FROM (VALUES "
+            f"(new_vote.choice_id, {quarter(at='new_vote.received_at')}, dn, dv, 1, 0), "
+            f"(new_vote.choice_id, {quarter(at='new_vote.received_at')}, dnc, dv, 0, 1), "
+            f"(pp_choice, {quarter(at='pp_at')}, dn, dp, -1, 0), "
+            f"(pp_choice, {quarter(at='pp_at')}, dv, dp, 1, 0), "
+            f"(new_vote.choice_id, {quarter(at='pc_at')}, dnc, dpc, 0, -1), "
+            f"(new_vote.choice_id, {quarter(at='pc_at')}, dv, dpc, 0, 1)"
+            ") AS d (choice_id, quarter, next_day, day, latest, voters) "
+            "WHERE next_day > day GROUP BY choice_id, quarter, next_day"
+        )
+        range_new_voters = add_range_new_voters_sql(
+            f"SELECT new_vote.campaign_id AS campaign_id, day, next_day, seen_day, {slot}, "  # noqa: S608
+            "SUM(voters) AS voters FROM (VALUES "
+            "(dv, dn, LEAST(df, dv), 1), (dp, dn, LEAST(df, dp), -1), (dp, dv, LEAST(df, dp), 1)"
+            ") AS d (day, next_day, seen_day, voters) "
+            "WHERE next_day > day GROUP BY day, next_day, seen_day"
+        )
+        range_part = f"""
+            IF beats_p THEN
+                pp_at := p_at;
+                pp_choice := p_choice;
+            ELSE
+                SELECT received_at, choice_id INTO pp_at, pp_choice
+                    {theirs.format("", "<", "DESC")};
+                SELECT received_at INTO pn_at {theirs.format("", ">", "")};
+            END IF;
+            IF beats_q THEN
+                pc_at := q_at;
+            ELSE
+                SELECT received_at INTO pc_at {theirs.format(same, "<", "DESC")};
+                SELECT received_at INTO nc_at {theirs.format(same, ">", "")};
+            END IF;
+            dv := {day_sql("new_vote.received_at")};
+            dp := {day_sql("pp_at")};
+            dpc := {day_sql("pc_at")};
+            dn := COALESCE({day_sql("pn_at")}, {NO_DAY});
+            dnc := COALESCE({day_sql("nc_at")}, {NO_DAY});
+            df := {day_sql("f_at")};
+            {range_tally};
+            IF dp IS DISTINCT FROM dv THEN  -- else its rows cancel out
+                {range_new_voters};
+            END IF;
+"""  # noqa: S608
+        if not ranges:
+            range_part = ""  # (bench/results.py: what the range counters cost a vote)
         one_vote = f"""
         IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 2) AS c) = 1 THEN
             SELECT {COLUMNS} INTO new_vote FROM new_rows;
@@ -273,7 +452,7 @@ def _pg_function(op: str, new: str, old: str) -> str:
             IF beats_p AND (p_id IS NULL OR p_at < f_at) THEN
                 {new_voters};
             END IF;
-            RETURN NULL;
+{range_part}            RETURN NULL;
         END IF;"""  # noqa: S608
     return f"""
     CREATE OR REPLACE FUNCTION campaigns_polltally_{op}() RETURNS trigger
@@ -287,6 +466,17 @@ def _pg_function(op: str, new: str, old: str) -> str:
         f_at timestamptz;
         beats_p boolean;
         beats_q boolean;
+        pp_at timestamptz;
+        pp_choice bigint;
+        pn_at timestamptz;
+        pc_at timestamptz;
+        nc_at timestamptz;
+        dv date;
+        dp date;
+        dpc date;
+        dn date;
+        dnc date;
+        df date;
     BEGIN
         {unchanged}{one_vote}
         IF (SELECT count(*) FROM (SELECT 1 FROM {changed} AS c LIMIT {BULK + 1}) AS c) > {BULK}
@@ -325,7 +515,7 @@ MOVED = "campaign_id, subscriber_id, choice_id, received_at"
 def trigger_statements(vendor: str) -> list[str]:
     """What installs (or reinstalls: SQLite drops triggers when it rebuilds a table) the
     triggers."""
-    statements = []
+    statements = [zone_sql(settings.TIME_ZONE)] if vendor == "postgresql" else []
     for op, (pg, lite) in SIDES.items():
         if vendor == "postgresql":
             referencing = {
@@ -381,6 +571,13 @@ def first_seen_statements(vendor: str) -> list[str]:
     trigger = f"{SUBSCRIBERS}_new_voters"
     moved = first_seen_sql(vendor, "NEW.id", "OLD.first_seen_at", "NEW.first_seen_at")
     if vendor == "postgresql":
+        theirs = f"SELECT {COLUMNS}, {{0}} AS sign, {{1}} AS first_seen_at FROM {RESPONSES} "  # noqa: S608
+        theirs += "WHERE subscriber_id = NEW.id"
+        rows = (
+            f"({theirs.format(-1, 'OLD.first_seen_at')} "
+            f"UNION ALL {theirs.format(1, 'NEW.first_seen_at')})"
+        )
+        moved += ";" + add_range_new_voters_sql(range_new_voters_sql(rows, "first_seen_at"))
         return [
             f"""CREATE OR REPLACE FUNCTION campaigns_pollnewvoters_first_seen() RETURNS trigger
             LANGUAGE plpgsql AS $$
@@ -404,17 +601,21 @@ def first_seen_statements(vendor: str) -> list[str]:
 def drop_statements(vendor: str) -> list[str]:
     trigger = f"{SUBSCRIBERS}_new_voters"
     if vendor == "postgresql":
-        return [
-            f"DROP TRIGGER IF EXISTS {trigger} ON {SUBSCRIBERS}",
-            "DROP FUNCTION IF EXISTS campaigns_pollnewvoters_first_seen()",
-        ] + [
-            statement
-            for op in SIDES
-            for statement in (
-                f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op} ON {RESPONSES}",
-                f"DROP FUNCTION IF EXISTS campaigns_polltally_{op}()",
-            )
-        ]
+        return (
+            [
+                f"DROP TRIGGER IF EXISTS {trigger} ON {SUBSCRIBERS}",
+                "DROP FUNCTION IF EXISTS campaigns_pollnewvoters_first_seen()",
+            ]
+            + [
+                statement
+                for op in SIDES
+                for statement in (
+                    f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op} ON {RESPONSES}",
+                    f"DROP FUNCTION IF EXISTS campaigns_polltally_{op}()",
+                )
+            ]
+            + [f"DROP FUNCTION IF EXISTS {ZONE_FUNCTION}()"]
+        )
     return [f"DROP TRIGGER IF EXISTS {trigger}"] + [
         f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op}" for op in SIDES
     ]
@@ -437,7 +638,8 @@ def keep_tallies() -> migrations.RunPython:
 
 def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
     """Recount the counters and new voters of one poll (or all) from the responses; the rows
-    written.
+    written. On PostgreSQL, when the site's time zone is no longer the one the range counters
+    count days in, it becomes that zone and every poll's range counters are recounted.
 
     Holds the counters' exclusive lock on PostgreSQL, so votes arriving meanwhile wait for it
     and are then counted on top of the recount, once."""
@@ -445,15 +647,38 @@ def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
     vendor = conn.vendor
     where, params = ("WHERE campaign_id = %s", [campaign_id]) if campaign_id else ("", [])
     rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} {where})"  # noqa: S608
+    every = dict(_counted(f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES})", vendor))  # noqa: S608
     with transaction.atomic(using=using), conn.cursor() as cursor:
+        rezoned = False
         if vendor == "postgresql":
             cursor.execute(f"SELECT pg_advisory_xact_lock({PG_GLOBAL_LOCK})")
+            rezoned = counters_zone(using) != settings.TIME_ZONE
+            if rezoned:
+                cursor.execute(zone_sql(settings.TIME_ZONE))
         written = 0
-        for table, statement in zip((TALLY, NEW_VOTERS), count_sql(rows, vendor), strict=True):
-            cursor.execute(f"DELETE FROM {table} {where}", params)  # noqa: S608
-            cursor.execute(statement, params)
+        # The migrations before the range counters' own run this too (with today's triggers).
+        existing = set(conn.introspection.table_names(cursor))
+        for table, statement in _counted(rows, vendor):
+            if table not in existing:
+                continue
+            if rezoned and table in (RANGE_TALLY, RANGE_NEW_VOTERS):
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+                cursor.execute(every[table])
+            else:
+                cursor.execute(f"DELETE FROM {table} {where}", params)  # noqa: S608
+                cursor.execute(statement, params)
             written += cursor.rowcount
         return written
+
+
+def counters_zone(using: str = "default") -> str | None:
+    """The time zone the range counters count days in (PostgreSQL), None elsewhere."""
+    conn = connections[using]
+    if conn.vendor != "postgresql":
+        return None
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT {ZONE_FUNCTION}()")
+        return cursor.fetchone()[0]
 
 
 def recount(campaign_id: int) -> dict[tuple, tuple[int, int, int]]:
@@ -501,6 +726,39 @@ def stored_new_voters(campaign_id: int) -> dict[str, int]:
         return {_moment(quarter): int(n) for quarter, n in cursor.fetchall() if n}
 
 
+def recount_ranges(campaign_id: int) -> tuple[dict, dict]:
+    """PostgreSQL: ({(quarter, choice id, next day): (latest, voters)}, {(day, next day, seen
+    day): voters}) counted from the responses now, slots summed: what the range counters must
+    hold."""
+    rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} WHERE campaign_id = %s)"  # noqa: S608
+    return _ranges(
+        f"SELECT quarter, choice_id, next_day, SUM(latest), SUM(voters) "  # noqa: S608
+        f"FROM ({range_counts_sql(rows)}) AS c GROUP BY 1, 2, 3",
+        f"SELECT day, next_day, seen_day, SUM(voters) "  # noqa: S608
+        f"FROM ({range_new_voters_sql(rows)}) AS c GROUP BY 1, 2, 3",
+        campaign_id,
+    )
+
+
+def stored_ranges(campaign_id: int) -> tuple[dict, dict]:
+    """The range counters as stored, in recount_ranges()'s shape."""
+    return _ranges(
+        f"SELECT quarter, choice_id, next_day, SUM(latest), SUM(voters) FROM {RANGE_TALLY} "  # noqa: S608
+        "WHERE campaign_id = %s GROUP BY 1, 2, 3",
+        f"SELECT day, next_day, seen_day, SUM(voters) FROM {RANGE_NEW_VOTERS} "  # noqa: S608
+        "WHERE campaign_id = %s GROUP BY 1, 2, 3",
+        campaign_id,
+    )
+
+
+def _ranges(tally: str, new_voters: str, campaign_id: int) -> tuple[dict, dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(tally, [campaign_id])
+        counts = {(str(q)[:19], c, d): (int(lt), int(v)) for q, c, d, lt, v in cursor if lt or v}
+        cursor.execute(new_voters, [campaign_id])
+        return counts, {(d, n, s): int(v) for d, n, s, v in cursor.fetchall() if v}
+
+
 def _moment(value) -> str:
     # SQLite hands back text; either way, a naive or aware UTC time, compared as text.
     return str(parse_datetime(value) if isinstance(value, str) else value)[:19]
@@ -512,3 +770,9 @@ def _nonzero(rows) -> dict:
         for quarter, choice, v, lt, vs in rows
         if v or lt or vs
     }
+
+
+def pg_insert_function(ranges: bool = True) -> str:
+    """PostgreSQL: the statement that (re)defines the insert trigger's function; without the
+    range counters, for bench/results.py to measure what they cost a vote."""
+    return _pg_function("insert", *SIDES["insert"][0], ranges=ranges)
