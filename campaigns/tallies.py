@@ -649,15 +649,16 @@ def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
     rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} {where})"  # noqa: S608
     every = dict(_counted(f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES})", vendor))  # noqa: S608
     with transaction.atomic(using=using), conn.cursor() as cursor:
+        # The migrations before the range counters' own run this too (with today's triggers).
+        existing = set(conn.introspection.table_names(cursor))
         rezoned = False
         if vendor == "postgresql":
             cursor.execute(f"SELECT pg_advisory_xact_lock({PG_GLOBAL_LOCK})")
-            rezoned = counters_zone(using) != settings.TIME_ZONE
+            if RANGE_TALLY in existing:
+                rezoned = counters_zone(using) != settings.TIME_ZONE
             if rezoned:
                 cursor.execute(zone_sql(settings.TIME_ZONE))
         written = 0
-        # The migrations before the range counters' own run this too (with today's triggers).
-        existing = set(conn.introspection.table_names(cursor))
         for table, statement in _counted(rows, vendor):
             if table not in existing:
                 continue
