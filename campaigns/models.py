@@ -430,7 +430,7 @@ class PollRangeTally(models.Model):
         PollChoice, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
     quarter = models.DateTimeField(help_text="The start of the vote's quarter hour, UTC.")
-    next_day = models.DateField(help_text="The day of the next vote; 9999-12-31: none.")
+    next_day = models.DateField(help_text="The day of the voter's next vote, a later one.")
     slot = models.SmallIntegerField()
     # Votes whose voter's next vote in the poll is on next_day.
     latest = models.IntegerField(default=0)
@@ -450,15 +450,16 @@ class PollRangeTally(models.Model):
 
 
 class PollRangeNewVoters(models.Model):
-    """PostgreSQL: a poll's votes counted by day of the vote, of the voter's next vote and of
-    the earlier of the vote and the voter's first_seen_at (days in the site's time zone): the
-    new voters of ranges that end on a midnight before the poll's last vote."""
+    """PostgreSQL: a poll's votes whose voter's previous vote is on an earlier day, counted by
+    day of the vote, of that previous vote and of the earlier of the vote and the voter's
+    first_seen_at (days in the site's time zone): the new voters of ranges that end on a
+    midnight before the poll's last vote."""
 
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
     day = models.DateField()
-    next_day = models.DateField(help_text="The day of the next vote; 9999-12-31: none.")
+    prev_day = models.DateField(help_text="The day of the previous vote; 0001-01-01: none.")
     seen_day = models.DateField()
     slot = models.SmallIntegerField()
     voters = models.IntegerField(default=0)
@@ -466,13 +467,13 @@ class PollRangeNewVoters(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=("campaign", "day", "next_day", "seen_day", "slot"),
+                fields=("campaign", "day", "prev_day", "seen_day", "slot"),
                 name="pollrangenewvoters_key",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.campaign_id} {self.day} {self.next_day} {self.seen_day}: {self.voters}"
+        return f"{self.campaign_id} {self.day} {self.prev_day} {self.seen_day}: {self.voters}"
 
 
 class InfoRequest(Response):

@@ -362,15 +362,15 @@ def _end_day(until: datetime, zone: ZoneInfo) -> date:
 
 def range_counts(campaign, bounds: list, zone: ZoneInfo, columns=("latest", "voters")) -> dict:
     """tally_counts()'s shape for a range that ends on a midnight in `zone` before the poll's
-    last vote (_range_zone()), from the range counters: the votes of [bounds[0], bounds[-1])
-    whose voter's next vote (in the poll: `latest`; for the same choice: `voters`) is on the
-    end's day or later, or never came."""
+    last vote (_range_zone()): the votes of [bounds[0], bounds[-1]) whose voter's next vote (in
+    the poll: `latest`; for the same choice: `voters`) never came (the counters by quarter
+    hour) or is on the end's day or later (the range counters)."""
+    found = tally_counts(campaign, bounds, columns)
     rows = PollRangeTally.objects.filter(
         campaign=campaign, quarter__lt=bounds[-1], next_day__gte=_end_day(bounds[-1], zone)
     )
     if bounds[0] is not None:
         rows = rows.filter(quarter__gte=bounds[0])
-    found = {column: Counter() for column in columns}
     for row in _summed(rows, bounds[1:-1], {column: Sum(column) for column in columns}):
         for column in columns:
             if row[column]:
@@ -536,12 +536,13 @@ def new_and_returning(
 
 
 def _range_new_voters(campaign, start, until, zone, votes: QuerySet) -> int:
-    """The voters of [start, until) first seen at or after `start`, from the range counters:
-    `start` a midnight in `zone`, or the range's first vote (then those first seen between
-    its midnight and it are taken away)."""
+    """The voters of [start, until) first seen at or after `start`, from the range counters
+    (each voter at their first vote in the range, their previous one before it): `start` a
+    midnight in `zone`, or the range's first vote (then those first seen between its midnight
+    and it are taken away)."""
     day, end = start.astimezone(zone).date(), _end_day(until, zone)
     found = PollRangeNewVoters.objects.filter(
-        campaign=campaign, day__gte=day, day__lt=end, next_day__gte=end, seen_day__gte=day
+        campaign=campaign, day__gte=day, day__lt=end, prev_day__lt=day, seen_day__gte=day
     )
     new = found.aggregate(n=Sum("voters"))["n"] or 0
     midnight = datetime.combine(day, time.min, zone)

@@ -34,16 +34,20 @@ counters of their own on PostgreSQL, keyed by days in the site's time zone (sett
 which campaigns_tally_zone() returns to the triggers):
 - campaigns_pollrangetally: per (campaign, choice, quarter hour of the vote, day of the voter's
   next vote, slot), `latest` counts votes by the day of the voter's next vote in the poll and
-  `voters` by the day of their next vote for the same choice (NO_DAY: none). A vote is the
-  voter's latest in [a, b), for b a midnight, exactly when its next vote is on b's day or
-  later: so latest votes and voters of [a, b) are these counts from a's quarter to b with
-  next_day >= b's day. A next vote on the vote's own day never reaches a later midnight, so
-  such votes are not stored (most re-votes of a busy day write nothing here).
-- campaigns_pollrangenewvoters: the same by day of the vote and of the next vote, with the day
-  the voter was first seen (no later than the vote's: a voter first seen after a vote of
-  [a, b) was first seen after a), for the new voters of [a, b).
-"Next vote" orders votes by (received_at, id). A change of the site's time zone leaves these
-counters counting the old zone's days: results.py then scans instead, and
+  `voters` by the day of their next vote for the same choice. A vote is the voter's latest in
+  [a, b), for b a midnight, exactly when their next vote is on b's day or later, or never
+  came: so latest votes and voters of [a, b) are these counts from a's quarter to b with
+  next_day >= b's day, plus campaigns_polltally's `latest` and `voters` there (the votes with
+  no next vote, which this table leaves out). A next vote on the vote's own day never reaches
+  a later midnight, so such votes are left out too: a vote in order moves at most its voter's
+  previous votes (from "no next vote" to its day), and none when they are of the same day.
+- campaigns_pollrangenewvoters: per (campaign, day of the vote, day of the voter's previous
+  vote, earlier of the vote's day and the day the voter was first seen, slot), the votes whose
+  previous vote is on an earlier day (or none, PREV_NONE). The voters of [a, b), a midnight,
+  are counted once each there, at their first vote in it (previous vote before a's day); they
+  are new when first seen on a's day or later.
+"Next" and "previous" order votes by (received_at, id). A change of the site's time zone
+leaves these counters counting the old zone's days: results.py then scans instead, and
 `manage.py rebuild_poll_tallies` recounts them in the new zone.
 
 - SQLite: row triggers (it fires them row by row, and has one writer at a time). A migration
@@ -80,7 +84,7 @@ RANGE_TALLY = "campaigns_pollrangetally"
 RANGE_NEW_VOTERS = "campaigns_pollrangenewvoters"
 # The zone the range counters' days are in, as the database holds it (PostgreSQL).
 ZONE_FUNCTION = "campaigns_tally_zone"
-NO_DAY = "DATE '9999-12-31'"  # "no next vote": later than any day a range ends on
+PREV_NONE = "DATE '0001-01-01'"  # "no previous vote": before any day a range starts on
 
 
 def day_sql(at: str) -> str:
@@ -100,12 +104,15 @@ def zone_sql(zone: str) -> str:
 def _ranked_sql(rows: str, seen: str = "") -> str:
     """PostgreSQL: `rows` (responses with a sign) with each vote's quarter, slot and day, the
     days of the voter's next vote in the poll (next_any) and for the same choice (next_same),
-    NO_DAY for none, and with `seen`, the day they were first seen (`seen`: "join" reads it
-    from the subscribers' table, else it names the rows' own column)."""
-    later = (
-        "LEAD(signed.received_at) OVER (PARTITION BY signed.sign, signed.campaign_id, "
-        "signed.subscriber_id{0} ORDER BY signed.received_at, signed.id)"
+    and of their previous vote (prev_any, PREV_NONE for none); with `seen`, the day they were
+    first seen (`seen`: "join" reads it from the subscribers' table, else it names the rows'
+    own column)."""
+    window = (
+        "OVER (PARTITION BY signed.sign, signed.campaign_id, signed.subscriber_id{0} "
+        "ORDER BY signed.received_at, signed.id)"
     )
+    later = "LEAD(signed.received_at) " + window
+    earlier = "LAG(signed.received_at) " + window
     first_seen, join = "", ""
     if seen == "join":
         first_seen = f", {day_sql('s.first_seen_at')} AS seen_day"
@@ -117,14 +124,16 @@ def _ranked_sql(rows: str, seen: str = "") -> str:
         signed.subscriber_id & {SLOTS - 1} AS slot,
         {QUARTER["postgresql"].format(at="signed.received_at")} AS quarter,
         {day_sql("signed.received_at")} AS day,
-        COALESCE({day_sql(later.format(""))}, {NO_DAY}) AS next_any,
-        COALESCE({day_sql(later.format(", signed.choice_id"))}, {NO_DAY}) AS next_same{first_seen}
+        {day_sql(later.format(""))} AS next_any,
+        {day_sql(later.format(", signed.choice_id"))} AS next_same,
+        COALESCE({day_sql(earlier.format(""))}, {PREV_NONE}) AS prev_any{first_seen}
     FROM {rows} AS signed{join}
     """  # noqa: S608
 
 
 def range_counts_sql(rows: str) -> str:
-    """(campaign_id, choice_id, quarter, next_day, slot, latest, voters) from `rows`."""
+    """(campaign_id, choice_id, quarter, next_day, slot, latest, voters) from `rows`: the
+    votes whose next vote (in the poll, for the same choice) is on a later day."""
     return f"""
     SELECT campaign_id, choice_id, quarter, k.next_day, slot, SUM(k.latest) AS latest,
         SUM(k.voters) AS voters
@@ -137,13 +146,14 @@ def range_counts_sql(rows: str) -> str:
 
 
 def range_new_voters_sql(rows: str, seen: str = "join") -> str:
-    """(campaign_id, day, next_day, seen_day, slot, voters) from `rows`: each vote by its day,
-    its next vote's, and the earlier of its own and the day its voter was first seen."""
+    """(campaign_id, day, prev_day, seen_day, slot, voters) from `rows`: the votes whose
+    previous vote is on an earlier day (or none), by their day, that day's, and the earlier of
+    their own and the day their voter was first seen."""
     return f"""
-    SELECT campaign_id, day, next_any AS next_day, LEAST(seen_day, day) AS seen_day, slot,
+    SELECT campaign_id, day, prev_any AS prev_day, LEAST(seen_day, day) AS seen_day, slot,
         SUM(sign) AS voters
-    FROM ({_ranked_sql(rows, seen)}) AS r WHERE next_any > day
-    GROUP BY campaign_id, day, next_any, LEAST(seen_day, day), slot
+    FROM ({_ranked_sql(rows, seen)}) AS r WHERE prev_any < day
+    GROUP BY campaign_id, day, prev_any, LEAST(seen_day, day), slot
     """  # noqa: S608
 
 
@@ -161,11 +171,11 @@ def add_range_sql(counts: str) -> str:
 
 def add_range_new_voters_sql(counts: str) -> str:
     return f"""
-    INSERT INTO {RANGE_NEW_VOTERS} (campaign_id, day, next_day, seen_day, slot, voters)
-    SELECT campaign_id, day, next_day, seen_day, slot, voters FROM ({counts}) AS c
+    INSERT INTO {RANGE_NEW_VOTERS} (campaign_id, day, prev_day, seen_day, slot, voters)
+    SELECT campaign_id, day, prev_day, seen_day, slot, voters FROM ({counts}) AS c
     WHERE voters <> 0
-    ORDER BY campaign_id, day, next_day, seen_day, slot
-    ON CONFLICT (campaign_id, day, next_day, seen_day, slot) DO UPDATE SET
+    ORDER BY campaign_id, day, prev_day, seen_day, slot
+    ON CONFLICT (campaign_id, day, prev_day, seen_day, slot) DO UPDATE SET
         voters = {RANGE_NEW_VOTERS}.voters + excluded.voters
     """  # noqa: S608
 
@@ -376,9 +386,11 @@ def _pg_function(op: str, new: str, old: str, ranges: bool = True) -> str:
             ") AS d (quarter, voters) WHERE voters = 1 OR p_id IS NOT NULL GROUP BY quarter"
         )
         # The range counters: the vote counts at the day of the voter's next vote (pn_at) and
-        # of their next for this choice (nc_at); the vote before it in the poll (pp_) and for
-        # this choice (pc_at) now count at the vote's day. In order (the usual case) the
-        # probes above already say all: there is no next vote, the previous ones are p and q.
+        # of their next for this choice (nc_at), if any; the vote before it in the poll (pp_)
+        # and for this choice (pc_at) now count at the vote's day; the vote counts for new
+        # voters by the day of the one before it, and its next vote (pn_at) by its day. In
+        # order (the usual case) the probes above already say all: there is no next vote,
+        # the previous ones are p and q.
         theirs = (
             f"FROM {RESPONSES} WHERE campaign_id = new_vote.campaign_id "  # noqa: S608
             "AND subscriber_id = new_vote.subscriber_id {0} AND (received_at, id) {1} "
@@ -398,11 +410,13 @@ def _pg_function(op: str, new: str, old: str, ranges: bool = True) -> str:
             "WHERE next_day > day GROUP BY choice_id, quarter, next_day"
         )
         range_new_voters = add_range_new_voters_sql(
-            f"SELECT new_vote.campaign_id AS campaign_id, day, next_day, seen_day, {slot}, "  # noqa: S608
+            f"SELECT new_vote.campaign_id AS campaign_id, day, prev_day, seen_day, {slot}, "  # noqa: S608
             "SUM(voters) AS voters FROM (VALUES "
-            "(dv, dn, LEAST(df, dv), 1), (dp, dn, LEAST(df, dp), -1), (dp, dv, LEAST(df, dp), 1)"
-            ") AS d (day, next_day, seen_day, voters) "
-            "WHERE next_day > day GROUP BY day, next_day, seen_day"
+            f"(dv, COALESCE(dp, {PREV_NONE}), LEAST(df, dv), 1), "
+            f"(dn, COALESCE(dp, {PREV_NONE}), LEAST(df, dn), -1), "
+            "(dn, dv, LEAST(df, dn), 1)"
+            ") AS d (day, prev_day, seen_day, voters) "
+            "WHERE prev_day < day GROUP BY day, prev_day, seen_day"
         )
         range_part = f"""
             IF beats_p THEN
@@ -422,11 +436,14 @@ def _pg_function(op: str, new: str, old: str, ranges: bool = True) -> str:
             dv := {day_sql("new_vote.received_at")};
             dp := {day_sql("pp_at")};
             dpc := {day_sql("pc_at")};
-            dn := COALESCE({day_sql("pn_at")}, {NO_DAY});
-            dnc := COALESCE({day_sql("nc_at")}, {NO_DAY});
+            dn := {day_sql("pn_at")};
+            dnc := {day_sql("nc_at")};
             df := {day_sql("f_at")};
-            {range_tally};
-            IF dp IS DISTINCT FROM dv THEN  -- else its rows cancel out
+            -- In order, with the previous votes of the same day: no row moves.
+            IF pn_at IS NOT NULL OR nc_at IS NOT NULL OR dp < dv OR dpc < dv THEN
+                {range_tally};
+            END IF;
+            IF pn_at IS NOT NULL OR dp IS NULL OR dp < dv THEN
                 {range_new_voters};
             END IF;
 """  # noqa: S608
@@ -728,14 +745,14 @@ def stored_new_voters(campaign_id: int) -> dict[str, int]:
 
 
 def recount_ranges(campaign_id: int) -> tuple[dict, dict]:
-    """PostgreSQL: ({(quarter, choice id, next day): (latest, voters)}, {(day, next day, seen
-    day): voters}) counted from the responses now, slots summed: what the range counters must
+    """PostgreSQL: ({(quarter, choice id, next day): (latest, voters)}, {(day, previous day,
+    seen day): voters}) counted from the responses now, slots summed: what the range counters must
     hold."""
     rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} WHERE campaign_id = %s)"  # noqa: S608
     return _ranges(
         f"SELECT quarter, choice_id, next_day, SUM(latest), SUM(voters) "  # noqa: S608
         f"FROM ({range_counts_sql(rows)}) AS c GROUP BY 1, 2, 3",
-        f"SELECT day, next_day, seen_day, SUM(voters) "  # noqa: S608
+        f"SELECT day, prev_day, seen_day, SUM(voters) "  # noqa: S608
         f"FROM ({range_new_voters_sql(rows)}) AS c GROUP BY 1, 2, 3",
         campaign_id,
     )
@@ -746,7 +763,7 @@ def stored_ranges(campaign_id: int) -> tuple[dict, dict]:
     return _ranges(
         f"SELECT quarter, choice_id, next_day, SUM(latest), SUM(voters) FROM {RANGE_TALLY} "  # noqa: S608
         "WHERE campaign_id = %s GROUP BY 1, 2, 3",
-        f"SELECT day, next_day, seen_day, SUM(voters) FROM {RANGE_NEW_VOTERS} "  # noqa: S608
+        f"SELECT day, prev_day, seen_day, SUM(voters) FROM {RANGE_NEW_VOTERS} "  # noqa: S608
         "WHERE campaign_id = %s GROUP BY 1, 2, 3",
         campaign_id,
     )
