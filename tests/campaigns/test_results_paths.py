@@ -80,16 +80,32 @@ RANGES = [
 CASES = [(counting, since, until) for counting, _ in Counting.choices for since, until in RANGES]
 
 
+def agreeing(campaign, cases: list, monkeypatch, scans: bool = True) -> list[tuple]:
+    """Every case's figures from the counters, once each is asserted to be the votes' (with
+    `scans` False, the counters must answer without scanning any vote)."""
+
+    def scan(*args, **kwargs):
+        raise AssertionError("scanned")
+
+    with monkeypatch.context() as patched:
+        if not scans:
+            patched.setattr(results, "scan_tally", scan)
+            patched.setattr(results, "_latest_votes_sql", scan)
+        from_counters = [figures(campaign, *case) for case in cases]
+    with monkeypatch.context() as patched:
+        patched.setattr(results, "_use_tallies", lambda: False)
+        from_votes = [figures(campaign, *case) for case in cases]
+    for case, counted, scanned in zip(cases, from_counters, from_votes, strict=True):
+        assert counted == scanned, case
+        assert counted[0] > 0, case
+    return from_counters
+
+
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
 def test_the_counters_and_the_votes_agree_on_every_figure(random_poll, monkeypatch, settings, zone):
     settings.TIME_ZONE = zone  # +05:30: every day starts inside an hour
-    from_counters = [figures(random_poll, *case) for case in CASES]
-    monkeypatch.setattr(results, "_use_tallies", lambda: False)
-    from_votes = [figures(random_poll, *case) for case in CASES]
+    from_counters = agreeing(random_poll, CASES, monkeypatch)
 
-    for case, counted, scanned in zip(CASES, from_counters, from_votes, strict=True):
-        assert counted == scanned, case
-        assert counted[0] > 0, case
     new_and_returning = [counted[-1] for counted in from_counters]
     assert all(new > 0 and returning > 0 for new, returning in new_and_returning[:3])
 
@@ -134,19 +150,8 @@ def test_ranges_that_end_on_a_midnight_come_from_the_range_counters(
         (counting, since, until) for counting, _ in Counting.choices for since, until in ranges
     ]
 
-    def scan(*args, **kwargs):
-        raise AssertionError("scanned")
+    from_counters = agreeing(random_poll, cases, monkeypatch, scans=False)
 
-    with monkeypatch.context() as patched:
-        patched.setattr(results, "scan_tally", scan)
-        patched.setattr(results, "_latest_votes_sql", scan)
-        from_counters = [figures(random_poll, *case) for case in cases]
-    monkeypatch.setattr(results, "_use_tallies", lambda: False)
-    from_votes = [figures(random_poll, *case) for case in cases]
-
-    for case, counted, scanned in zip(cases, from_counters, from_votes, strict=True):
-        assert counted == scanned, case
-        assert counted[0] > 0, case
     assert any(new and returning for *_, (new, returning) in from_counters)
 
 
