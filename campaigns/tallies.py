@@ -439,16 +439,13 @@ def _pg_function(op: str, new: str, old: str, ranges: bool = True) -> str:
             dn := {day_sql("pn_at")};
             dnc := {day_sql("nc_at")};
             df := {day_sql("f_at")};
-            -- In order, with the previous votes of the same day: no row moves.
-            IF pn_at IS NOT NULL OR nc_at IS NOT NULL OR dp < dv OR dpc < dv THEN
-                {range_tally};
-            END IF;
-            IF pn_at IS NOT NULL OR dp IS NULL OR dp < dv THEN
-                {range_new_voters};
-            END IF;
 """  # noqa: S608
+        # One statement writes the three tables (rows that move nothing are filtered out, so
+        # a vote in order after one of the same day writes no range counter).
+        counted = f"WITH tally AS ({tally}), range_tally AS ({range_tally}) {range_new_voters}"
         if not ranges:
             range_part = ""  # (bench/results.py: what the range counters cost a vote)
+            counted = tally
         one_vote = f"""
         IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 2) AS c) = 1 THEN
             SELECT {COLUMNS} INTO new_vote FROM new_rows;
@@ -464,12 +461,13 @@ def _pg_function(op: str, new: str, old: str, ranges: bool = True) -> str:
             beats_p := p_id IS NULL OR p_at < new_vote.received_at
                 OR (p_at = new_vote.received_at AND p_id < new_vote.id);
             beats_q := q_at IS NULL OR q_at < new_vote.received_at;
-            {tally};
             SELECT * INTO f_at FROM {s} AS s;
+            {range_part}
+            {counted};
             IF beats_p AND (p_id IS NULL OR p_at < f_at) THEN
                 {new_voters};
             END IF;
-{range_part}            RETURN NULL;
+            RETURN NULL;
         END IF;"""  # noqa: S608
     return f"""
     CREATE OR REPLACE FUNCTION campaigns_polltally_{op}() RETURNS trigger
