@@ -533,10 +533,11 @@ from migrations `campaigns.0010` and `0011`):
   voters counted at the earlier of their `first_seen_at` and their latest vote, for "new
   voters": every range that runs to the poll's last vote;
 - the range counters (`0011`): per (poll, choice, quarter hour of the vote, day of the voter's
-  next vote, slot) the votes counted by the day of the voter's next vote in the poll and of
-  their next vote for the same choice, and per (poll, day of the vote, day of the next vote,
-  day first seen, slot) the votes for new voters, days in the site's time zone: every range
-  that ends on a midnight before the poll's last vote (rows marked "range counters").
+  next vote) the votes whose next vote in the poll, or for the same choice, is on a later day
+  (those with none are the quarter-hour counters' `latest` and `voters`), and per (poll, day
+  of the vote, day of the voter's previous vote, day first seen, slot) the votes whose
+  previous vote is on an earlier day, for new voters; days in the site's time zone: every
+  range that ends on a midnight before the poll's last vote (rows marked "range counters").
 
 The floor of the same run is the recount the pages ran before (`campaigns.results.scan_tally`:
 GROUP BY over every vote in the range, index-only scans on PostgreSQL); the last column is how
@@ -575,10 +576,10 @@ skipped on PostgreSQL when that is the same vote, and their `first_seen_at`) and
 to three counter rows in key order; the new-voter counter is written only by a voter's first
 vote in the poll (or one after a latest vote from before they were first seen). The range
 counters reuse those probes (a vote older than the voter's latest also probes its neighbours):
-one more upsert of up to six rows (the vote, and its voter's previous vote and previous vote
-for the choice moving from "no next vote" to the vote's day; a previous vote of the same day
-moves to no row, since its next vote never reaches a later midnight), and one of up to three
-rows for new voters, skipped when the previous vote is of the same day. Statements of many
+in order, up to two more rows (the voter's previous vote, and previous vote for the choice,
+now have a next vote on the vote's day; none when they are of the same day, since such a next
+vote never reaches a later midnight) and one row for new voters (none after a vote of the same
+day), in the same statement as the quarter-hour counters. Statements of many
 rows recount the changed voters' votes. The INSERT figures above are timed inside the
 database (a loop of single-row INSERTs), so the round trip, the callback's other statements
 and its commit, all unchanged by the triggers, are not in them; the middle column replaces the
