@@ -533,7 +533,7 @@ from migrations `campaigns.0010` and `0011`):
   voters counted at the earlier of their `first_seen_at` and their latest vote, for "new
   voters": every range that runs to the poll's last vote;
 - the range counters (`0011`): per (poll, choice, quarter hour of the vote, day of the voter's
-  next vote) the votes whose next vote in the poll, or for the same choice, is on a later day
+  next vote, slot) the votes whose next vote in the poll, or for the same choice, is on a later day
   (those with none are the quarter-hour counters' `latest` and `voters`), and per (poll, day
   of the vote, day of the voter's previous vote, day first seen, slot) the votes whose
   previous vote is on an earlier day, for new voters; days in the site's time zone: every
