@@ -3,13 +3,15 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench DJANGO_LOCAL=1 \\
         .venv/bin/python bench/admin_pages.py [--runs 5] [--export-url /admin/...]
 
-Fill the database first with `manage.py generate_demo_data`. Each page is requested once to
-warm up, then --runs times; the table shows the median server time (the whole request, in
-process, through the Django test client), the floor's (the stock Users list, requested in
-turn with each run of the page, so a page is read against the load of its own minute), their
-ratio, the SQL time, and the query count. Pages that do not exist yet (404, or a URL name
-nobody registered) are skipped with a note. The table, with the load average before and
-after, replaces the previous run's in docs/benchmarks-admin.md (--no-write: print only).
+Fill the database first with `manage.py generate_demo_data`. The admin pages, then the API's
+list pages (rows "API: …": the first page as JSON, with the filters integrations use). Each
+page is requested once to warm up, then --runs times; the table shows the median server time
+(the whole request, in process, through the Django test client), the floor's (the stock Users
+list, requested in turn with each run of the page, so a page is read against the load of its
+own minute), their ratio, the SQL time, and the query count. Pages that do not exist yet
+(404, or a URL name nobody registered) are skipped with a note. The table, with the load
+average before and after, replaces the previous run's in docs/benchmarks-admin.md
+(--no-write: print only).
 
 The export runs the product under gunicorn (one worker) and downloads the CSV with urllib
 while sampling the worker's resident memory from /proc.
@@ -215,6 +217,56 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
             RESULTS,
             poll_id,
             {"format": "csv", "counting": "latest"},
+        ),
+        *api_pages(poll, subscriber, last_day),
+    ]
+
+
+def api_pages(poll, subscriber, last_day: date) -> list[tuple[str, str, tuple, dict]]:
+    """The API's list pages (its first page, JSON, as an integration reads it), with the
+    filters integrations use; the session's login is accepted as a token is."""
+    carrier = {"carrier": subscriber.carrier if subscriber else ""}
+    mobile = {"mobile": subscriber.mobile if subscriber else "+12122000001"}
+    campaign = {"campaign": poll.pk if poll else 0}
+    last = {"received_after": f"{last_day}T00:00:00Z"}
+    keyword = {"keyword": poll.keyword if poll else ""}
+    lists = [
+        ("subscribers", "subscriber", [("one carrier", carrier), ("by mobile", mobile)]),
+        ("campaigns", "campaign", [("polls", {"kind": "poll"})]),
+        ("poll choices", "pollchoice", [("one campaign", campaign)]),
+        (
+            "poll responses",
+            "pollresponse",
+            [
+                ("one campaign", campaign),
+                ("keyword, since the last day", keyword | last),
+                ("one carrier", carrier),
+                ("by mobile", mobile),
+            ],
+        ),
+        ("info requests", "inforequest", [("since the last day", last)]),
+        ("form submissions", "formsubmission", [("since the last day", last)]),
+        (
+            "callbacks",
+            "callbackevent",
+            [("failed", {"outcome": "failed"}), ("polls", {"kind": "poll"})],
+        ),
+    ]
+    found = []
+    for label, name, filtered in lists:
+        found.append((f"API: {label}", f"api:{name}-list", (), {}))
+        found += [(f"API: {label}, {what}", f"api:{name}-list", (), q) for what, q in filtered]
+        found.append((f"API: {label}, changes feed", f"api:{name}-changes", (), {}))
+    return [
+        *found,
+        ("API: custom fields", "api:custom-field-list", (), {}),
+        ("API: deletions", "api:deletion-list", (), {}),
+        ("API: webhooks", "api:subscription-list", (), {}),
+        (
+            f"API: results, latest vote ({poll.n if poll else 0} votes)",
+            "api:campaign-results",
+            (poll.pk if poll else 0,),
+            {"counting": "latest"},
         ),
     ]
 

@@ -53,7 +53,7 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.authtoken.models import Token  # noqa: E402
 
-from campaigns import results  # noqa: E402
+from campaigns import results, tallies  # noqa: E402
 from campaigns.breakdowns import breakdown, dimension  # noqa: E402
 from campaigns.models import Campaign, PollResponse  # noqa: E402
 
@@ -171,6 +171,11 @@ RANGES = [
     ("Mar 3 through Mar 9", {"since": "2026-03-03", "until": "2026-03-09"}, None),
     ("through Mar 13", {"until": "2026-03-13"}, None),
     (
+        "Mar 4 10:15 to Mar 7 (API: a quarter hour to a midnight)",
+        None,
+        {"since": "2026-03-04T10:15:00Z", "until": "2026-03-07T00:00:00Z"},
+    ),
+    (
         "Mar 4 10:17 to Mar 6 18:45 (API)",
         None,
         {"since": "2026-03-04T10:17:00Z", "until": "2026-03-06T18:45:00Z"},
@@ -220,8 +225,10 @@ def measure(runs: int) -> list[str]:
     for label, admin_query, api_query in RANGES:
         since, until = range_of(admin_query, api_query)
         source = "counters" if results.runs_to_the_end(campaign, until) else "scan"
+        if source == "scan" and results._range_zone(since, until):
+            source = "range counters"
         # A scan takes seconds: timed once, so the run stays within minutes.
-        n = runs if source == "counters" else 0
+        n = runs if source != "scan" else 0
         for counting in ("all", "latest"):
             cells = []
             for client, url, query, headers in (
@@ -330,7 +337,7 @@ END $$
 """
 
 
-def _insert_pass(inserts: int, triggers: bool, new_voters: bool) -> float:
+def _insert_pass(inserts: int, triggers: bool | str, new_voters: bool) -> float:
     """µs per single-row INSERT of a vote, timed inside the database (a loop of INSERT
     statements, so no round trip), in a transaction rolled back."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -352,6 +359,9 @@ def _insert_pass(inserts: int, triggers: bool, new_voters: bool) -> float:
             voters = [row[0] for row in cursor.fetchall()]
         else:
             voters = [1 + n * 7919 % 1000 for n in range(inserts)]  # about 10 votes each
+        if triggers == "quarters":
+            # The counters by quarter hour alone, as before the range counters.
+            cursor.execute(tallies.pg_insert_function(ranges=False))
         if not triggers:
             for op in ("insert", "update", "delete"):
                 cursor.execute(
@@ -365,21 +375,47 @@ def _insert_pass(inserts: int, triggers: bool, new_voters: bool) -> float:
     return seconds * 1e6 / inserts
 
 
+def counter_sizes() -> list[str]:
+    """The poll's counter rows, table by table, and their size on disk (indexes included)."""
+    lines = ["| Counters of the poll | rows | on disk |", "|---|---:|---:|"]
+    with connection.cursor() as cursor:
+        for table in (
+            tallies.TALLY,
+            tallies.NEW_VOTERS,
+            tallies.RANGE_TALLY,
+            tallies.RANGE_NEW_VOTERS,
+        ):
+            cursor.execute(
+                f"SELECT count(*), pg_size_pretty(pg_total_relation_size(%s)) FROM {table} "  # noqa: S608
+                "WHERE campaign_id = 1",
+                [table],
+            )
+            rows, size = cursor.fetchone()
+            lines.append(f"| `{table}` | {rows:,} | {size} |")
+    return lines
+
+
 def insert_cost(inserts: int = 1000, passes: int = 7) -> list[str]:
     """What the counting triggers add to one vote's INSERT, for a returning voter and a new
-    one: the same INSERTs with the triggers on and off, in alternating passes (load from
-    elsewhere hits both alike), medians."""
+    one: the same INSERTs with the triggers on, with the quarter-hour counters only (the range
+    counters' part of the trigger left out) and with the triggers off, in alternating passes
+    (load from elsewhere hits all alike), medians."""
     lines = [
-        "| One vote's INSERT, in the database | with the triggers | without | ratio |",
-        "|---|---:|---:|---:|",
+        "| One vote's INSERT, in the database | with the triggers | quarter-hour counters only "
+        "(no range counters) | without triggers | ratio to without | range counters' share |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for label, new_voters in (("returning voter (about 10 votes)", False), ("new voter", True)):
-        on, off = [], []
+        on, quarters, off = [], [], []
         for _ in range(passes):
             on.append(_insert_pass(inserts, True, new_voters))
+            quarters.append(_insert_pass(inserts, "quarters", new_voters))
             off.append(_insert_pass(inserts, False, new_voters))
-        on_us, off_us = statistics.median(on), statistics.median(off)
-        lines.append(f"| {label} | {on_us:,.0f} µs | {off_us:,.0f} µs | {on_us / off_us:.2f}x |")
+        on_us, q_us, off_us = (statistics.median(x) for x in (on, quarters, off))
+        lines.append(
+            f"| {label} | {on_us:,.0f} µs | {q_us:,.0f} µs | {off_us:,.0f} µs | "
+            f"{on_us / off_us:.2f}x | +{on_us - q_us:,.0f} µs |"
+        )
     return lines
 
 
@@ -491,49 +527,39 @@ PREAMBLE = """# Poll results at ten million votes
 `bench/results.py` (PostgreSQL; `DATABASE_URL` defaults to `crm_tally_10m`, kept between runs;
 `--fill-only` fills it and stops). The results page, its live mode and the API's results
 endpoint read the counters the database keeps as votes arrive (`campaigns/tallies.py`, triggers
-from migration `campaigns.0010`): per (poll, choice, quarter hour UTC, slot) the votes, the
-subscribers whose latest vote it is, and those whose latest vote for the choice it is; and per
-(poll, quarter hour, slot) the voters counted at the earlier of their `first_seen_at` and their
-latest vote, for "new voters". The floor of the same run is the recount the pages ran before
-(`campaigns.results.scan_tally`: GROUP BY over every vote in the range, index-only scans on
-PostgreSQL); the last column is how many times faster the API (or live mode) answers than it.
+from migrations `campaigns.0010` and `0011`):
+- per (poll, choice, quarter hour UTC, slot) the votes, the subscribers whose latest vote it
+  is, and those whose latest vote for the choice it is; per (poll, quarter hour, slot) the
+  voters counted at the earlier of their `first_seen_at` and their latest vote, for "new
+  voters": every range that runs to the poll's last vote;
+- the range counters (`0011`): per (poll, choice, quarter hour of the vote, day of the voter's
+  next vote, slot) the votes whose next vote in the poll, or for the same choice, is on a later day
+  (those with none are the quarter-hour counters' `latest` and `voters`), and per (poll, day
+  of the vote, day of the voter's previous vote, day first seen, slot) the votes whose
+  previous vote is on an earlier day, for new voters; days in the site's time zone: every
+  range that ends on a midnight before the poll's last vote (rows marked "range counters").
+
+The floor of the same run is the recount the pages ran before (`campaigns.results.scan_tally`:
+GROUP BY over every vote in the range, index-only scans on PostgreSQL); the last column is how
+many times faster the API (or live mode) answers than it.
 
 What the page and the API offer: the page, whole days in the site's time zone (from a day,
 through a day, or both; none is the whole poll), either counting rule, an optional segment,
 and live mode (the same figures as JSON every 5 s); the API, `since` and `until` at any instant.
-
-- Every vote, any range: whole quarter hours from the counters, a range's edges inside a
-  quarter (an API range's minutes) from those quarters' votes.
-- Each subscriber's latest vote, distinct voters, new and returning voters: from the counters
-  whenever the range runs to the poll's last vote (the whole poll, "since …", "… through
-  today", live mode); a range that ends before the poll's last vote scans its votes as before
-  (rows marked "scan" below). A segment's figures scan its voters' votes (not measured here).
+Every range the page offers now comes from counters. What still scans: an API range that ends
+inside a day before the poll's last vote (rows marked "scan"), and a segment's figures (its
+voters' votes; not measured here).
 """
 
 
 NOTES = """## What is not under 1 s at 10M, and why
 
-- **Ranges that end before the poll's last vote** (rows marked "scan"): each subscriber's
-  latest vote in [since, until) and the distinct voters in it depend on both ends, so they do
-  not add up from time buckets; they are counted from the votes in the range, in time
-  proportional to those votes (one day here is 714,000 votes). Not built, because no exact
-  answer under 1 s was found that leaves a vote's INSERT as cheap as it is:
-  - A vote at quarter q whose voter's next vote is at quarter s is the latest in [a, b)
-    exactly when a <= q < b <= s; counters keyed by (q, s, choice) answer any whole-quarter
-    range. Over 14 days there are 1,344 quarters: up to 903,000 (q, s) pairs, 3.6 million
-    rows with 4 choices (29 million with the 8 slots that spread concurrent writers), and 10
-    million votes with varied gaps fill most of them, so the table is about as large as the
-    votes' index. A week's range reads the rows with q in it (about half of them, 1.8
-    million): at the rate the counters are summed here (43,008 rows in about 40 ms), about
-    2 s at this load, no faster than the scan. The complement (votes superseded inside the
-    range, q and s both in it) is small for a day (96 quarters: 4,656 pairs), not for a week.
-  - Writing it: each vote moves its voter's previous vote from (q, none) to (q, s), and the
-    same for the per-choice rule: one to two more counter rows upserted per vote, where the
-    upserts are already a large part of the triggers' cost below.
-  - What would work instead: cache each bounded range's figures per (poll, since, until) and
-    keep them while no vote inside the range changes (votes arriving now are after `until`
-    and do not change them), at the price of the first request's scan; or an array of (time,
-    choice) per (poll, voter) read in one pass (a few times fewer rows, still linear).
+- **API ranges that end inside a day before the poll's last vote** (rows marked "scan"): the
+  range counters know the day of each voter's next vote, not its time, so whether a vote is
+  its voter's latest before 18:45 is only known from the votes. Such a range is counted from
+  its votes, in time proportional to them. Whole days plus the edge day's votes would close
+  it (the votes of the whole days whose next vote is on the edge day, checked against the edge
+  day's votes); not built. Every range the admin page offers ends on a midnight.
 - **Breakdowns** (by carrier, state, a custom field, age; one request each when opened on the
   page) group the votes by what is known of their voters, from the votes, in time
   proportional to them (table above); no counter covers a subscriber's attributes.
@@ -548,14 +574,28 @@ callbacks never do; it fires on nothing else). One inserted vote, the callback's
 counted from index probes (the voter's latest other vote, their latest for the same choice,
 skipped on PostgreSQL when that is the same vote, and their `first_seen_at`) and an upsert of up
 to three counter rows in key order; the new-voter counter is written only by a voter's first
-vote in the poll (or one after a latest vote from before they were first seen). Statements of
-many rows recount the changed voters' votes. The INSERT figures above are timed inside the
+vote in the poll (or one after a latest vote from before they were first seen). The range
+counters reuse those probes (a vote older than the voter's latest also probes its neighbours):
+in order, up to two more rows (the voter's previous vote, and previous vote for the choice,
+now have a next vote on the vote's day; none when they are of the same day, since such a next
+vote never reaches a later midnight) and one row for new voters (none after a vote of the same
+day), in the same statement as the quarter-hour counters. Statements of many
+rows recount the changed voters' votes. The INSERT figures above are timed inside the
 database (a loop of single-row INSERTs), so the round trip, the callback's other statements
-and its commit, all unchanged by the triggers, are not in them. Migration `campaigns.0010`
-counts the votes already there (10M: 3 min 8 s at load 7); `manage.py rebuild_poll_tallies`
-recounts from the responses the same way, and the tests compare the counters with a recount
-after concurrent callbacks, retries, spool drains, reprocessing, bulk edits and deletions and
-moved `first_seen_at`, on SQLite and PostgreSQL.
+and its commit, all unchanged by the triggers, are not in them; the middle column replaces the
+insert trigger's function, inside the rolled-back transaction, with one that leaves out the
+range counters. `manage.py rebuild_poll_tallies` recounts every counter from the responses the
+same way, and the tests compare the counters with a recount after concurrent callbacks,
+retries, spool drains, reprocessing, bulk edits and deletions and moved `first_seen_at`, on
+SQLite and PostgreSQL (the range counters: PostgreSQL), and every range the page offers in
+three time zones with the scan.
+
+The range counters count days in the zone the database holds (`campaigns_tally_zone()`, set
+from `DJANGO_TIME_ZONE` by the migration and by `rebuild_poll_tallies`). Readers check a
+range's ends in that zone, so after a change of `DJANGO_TIME_ZONE` the page's days no longer
+fall on its midnights: bounded ranges are scanned (exact, slower) and each one logs a warning
+naming the command, until `manage.py rebuild_poll_tallies` recounts the range counters of
+every poll in the new zone. SQLite (the local database) keeps scanning bounded ranges.
 """
 
 
@@ -576,6 +616,7 @@ def main() -> None:
     split = parts(args.runs)
     broken_down = breakdown_cost()
     cost = insert_cost() + [""] + sqlite_insert_cost()
+    sizes = counter_sizes()
     load_after = os.getloadavg()
     took = time.perf_counter() - started
     cpu = next(
@@ -606,6 +647,8 @@ def main() -> None:
             *broken_down,
             "",
             *cost,
+            "",
+            *sizes,
             "",
             NOTES,
         ]

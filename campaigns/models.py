@@ -417,6 +417,65 @@ class PollNewVoters(models.Model):
         return f"{self.campaign_id} {self.quarter:%Y-%m-%d %H:%M}: {self.voters}"
 
 
+class PollRangeTally(models.Model):
+    """PostgreSQL: a poll's votes counted, by the database, per choice, quarter hour (UTC) of
+    the vote and day (in the site's time zone) of the voter's next vote: the latest votes and
+    voters of ranges that end on a midnight before the poll's last vote. See
+    campaigns/tallies.py."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    choice = models.ForeignKey(
+        PollChoice, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    quarter = models.DateTimeField(help_text="The start of the vote's quarter hour, UTC.")
+    next_day = models.DateField(help_text="The day of the voter's next vote, a later one.")
+    slot = models.SmallIntegerField()
+    # Votes whose voter's next vote in the poll is on next_day.
+    latest = models.IntegerField(default=0)
+    # Votes whose voter's next vote for the same choice is on next_day.
+    voters = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("campaign", "quarter", "choice", "next_day", "slot"),
+                name="pollrangetally_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.quarter:%Y-%m-%d %H:%M} {self.choice_id} {self.next_day}"
+
+
+class PollRangeNewVoters(models.Model):
+    """PostgreSQL: a poll's votes whose voter's previous vote is on an earlier day, counted by
+    day of the vote, of that previous vote and of the earlier of the vote and the voter's
+    first_seen_at (days in the site's time zone): the new voters of ranges that end on a
+    midnight before the poll's last vote."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    day = models.DateField()
+    prev_day = models.DateField(help_text="The day of the previous vote; 0001-01-01: none.")
+    seen_day = models.DateField()
+    slot = models.SmallIntegerField()
+    voters = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("campaign", "day", "prev_day", "seen_day", "slot"),
+                name="pollrangenewvoters_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.day} {self.prev_day} {self.seen_day}: {self.voters}"
+
+
 class InfoRequest(Response):
     message = models.TextField(blank=True, help_text="The text of the incoming SMS.")
 

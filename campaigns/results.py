@@ -6,19 +6,25 @@ every vote over any range; each subscriber's latest vote and distinct voters ove
 that runs to the poll's last vote (the whole poll, "since Monday", live mode). Every time
 zone's hours and days start on a quarter hour; edges that do not (a custom range's minutes)
 are counted from the responses of those quarter hours only. New voters of a range that runs to
-the end come from their own counters (PollNewVoters). The one case the counters cannot answer,
-latest votes, voters and new voters in a range that ends before the poll's last vote, scans the
-votes in the range (scan_tally(); PostgreSQL's shapes stream over an index).
+the end come from their own counters (PollNewVoters). On PostgreSQL, a range that ends on a
+midnight (in the zone the database counts days in, the site's) before the poll's last vote,
+and starts on a quarter hour, reads its latest votes, voters and new voters from the range
+counters (PollRangeTally, PollRangeNewVoters): every range the admin page offers. Other ranges
+that end before the last vote (an API `until` inside a day, SQLite) scan the votes in the
+range (scan_tally(); PostgreSQL's shapes stream over an index).
 
 The counters hold every voter, so a segment's figures are counted from its votes: on the
 results page, in one statement over them on PostgreSQL (results_page()).
 """
 
+import logging
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import (
     Case,
@@ -39,9 +45,20 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber, Trunc
 from django.utils import timezone
 
-from campaigns.models import Campaign, PollChoice, PollNewVoters, PollResponse, PollTally
+from campaigns import tallies
+from campaigns.models import (
+    Campaign,
+    PollChoice,
+    PollNewVoters,
+    PollRangeNewVoters,
+    PollRangeTally,
+    PollResponse,
+    PollTally,
+)
 from lib.filters import any_of
 from subscribers.models import Subscriber
+
+logger = logging.getLogger(__name__)
 
 
 class Counting:
@@ -315,9 +332,16 @@ def tally_counts(campaign, bounds: list, columns=COLUMNS) -> dict[str, Counter]:
     return found
 
 
-def _counters_tally(campaign, counting, since, until) -> tuple[dict, int]:
-    """scan_tally()'s figures from the counters, for a range that runs to the poll's end."""
-    found = tally_counts(campaign, [since, until])
+def _counters_tally(campaign, counting, since, until, zone=None) -> tuple[dict, int]:
+    """scan_tally()'s figures from the counters, for a range that runs to the poll's end, or
+    (with the counters' `zone`) one the range counters count."""
+    if zone is None:
+        found = tally_counts(campaign, [since, until])
+    else:
+        found = range_counts(campaign, [since, until], zone)
+        found["votes"] = Counter()
+        if counting != Counting.LATEST:
+            found |= tally_counts(campaign, [since, until], ("votes",))
     by_choice = {
         column: {choice: n for (_, choice), n in found[column].items()} for column in COLUMNS
     }
@@ -329,11 +353,57 @@ def _counters_tally(campaign, counting, since, until) -> tuple[dict, int]:
     return {c: (votes.get(c, 0), per_choice.get(c, 0)) for c in votes.keys() | per_choice}, voters
 
 
+def _range_zone(*bounds) -> ZoneInfo | None:
+    """The zone of the range counters when they can count [bounds[0], bounds[-1]) (a range
+    that ends before the poll's last vote), cut at the inner bounds: the end on a midnight
+    there, every other bound on a quarter hour. None: scan the votes."""
+    if bounds[-1] is None or not (_use_tallies() and _use_sql()):
+        return None
+    if any(b is not None and b != _quarter(b) for b in bounds):
+        return None
+    name = tallies.counters_zone()
+    if name != settings.TIME_ZONE:
+        logger.warning(
+            "The poll range counters count days in %s, the site in %s: bounded ranges are "
+            "scanned until `manage.py rebuild_poll_tallies` recounts them.",
+            name,
+            settings.TIME_ZONE,
+        )
+    zone = ZoneInfo(name)
+    end = bounds[-1].astimezone(zone)
+    return zone if end.time() == time(0) else None
+
+
+def _end_day(until: datetime, zone: ZoneInfo) -> date:
+    return until.astimezone(zone).date()
+
+
+def range_counts(campaign, bounds: list, zone: ZoneInfo, columns=("latest", "voters")) -> dict:
+    """tally_counts()'s shape for a range that ends on a midnight in `zone` before the poll's
+    last vote (_range_zone()): the votes of [bounds[0], bounds[-1]) whose voter's next vote (in
+    the poll: `latest`; for the same choice: `voters`) never came (the counters by quarter
+    hour) or is on the end's day or later (the range counters)."""
+    found = tally_counts(campaign, bounds, columns)
+    rows = PollRangeTally.objects.filter(
+        campaign=campaign, quarter__lt=bounds[-1], next_day__gte=_end_day(bounds[-1], zone)
+    )
+    if bounds[0] is not None:
+        rows = rows.filter(quarter__gte=bounds[0])
+    for row in _summed(rows, bounds[1:-1], {column: Sum(column) for column in columns}):
+        for column in columns:
+            if row[column]:
+                found[column][(row.get("interval", 0), row["choice"])] += row[column]
+    return found
+
+
 def _tally(campaign, counting, since, until, subscribers=None) -> tuple[dict, int]:
     """({choice id: (votes, voters)}, voters overall). The counters hold every voter, so a
     segment's figures (`subscribers`) are counted from its votes."""
-    if subscribers is None and _use_tallies() and runs_to_the_end(campaign, until):
-        return _counters_tally(campaign, counting, since, until)
+    if subscribers is None and _use_tallies():
+        if runs_to_the_end(campaign, until):
+            return _counters_tally(campaign, counting, since, until)
+        if zone := _range_zone(since, until):
+            return _counters_tally(campaign, counting, since, until, zone)
     return scan_tally(campaign, counting, since, until, subscribers)
 
 
@@ -423,14 +493,16 @@ def timeline_by_choice(
     if bounds["first"] is None:
         return Timeline("day", [], {})
     unit, periods = _chart_periods(since, until, bounds["first"], bounds["last"])
-    if (
-        subscribers is None
-        and _use_tallies()
-        and (counting == Counting.ALL or runs_to_the_end(campaign, until))
-    ):
-        column = "votes" if counting == Counting.ALL else "latest"
-        found = tally_counts(campaign, [since, *periods[1:], until], (column,))[column]
-        votes: dict[int, list[int]] = {}
+    votes: dict[int, list[int]] = {}
+    edges = [since, *periods[1:], until]
+    found = None
+    if subscribers is None and _use_tallies():
+        if counting == Counting.ALL or runs_to_the_end(campaign, until):
+            column = "votes" if counting == Counting.ALL else "latest"
+            found = tally_counts(campaign, edges, (column,))[column]
+        elif zone := _range_zone(*edges):
+            found = range_counts(campaign, edges, zone, ("latest",))["latest"]
+    if found is not None:
         for (n, choice), count in found.items():
             votes.setdefault(choice, [0] * len(periods))[n] += count
         return Timeline(unit, periods, votes)
@@ -486,12 +558,39 @@ def new_and_returning(
         return 0, 0
     if voters is None:
         voters = votes.values("subscriber").distinct().count()
+    zone = None
+    if subscribers is None and _use_tallies() and not runs_to_the_end(campaign, until):
+        zone = _range_zone(since, until)
+        if zone and since is not None and since.astimezone(zone).time() != time(0):
+            zone = None  # the range counters know the days voters were first seen, no more
     if subscribers is None and _use_tallies() and runs_to_the_end(campaign, until):
         new = _new_voters_since(campaign, start)
+    elif zone:
+        new = _range_new_voters(campaign, start, until, zone, votes)
     else:
         voted = Exists(votes.filter(subscriber=OuterRef("pk")))
         new = Subscriber.objects.filter(voted, first_seen_at__gte=start).count()
     return new, voters - new
+
+
+def _range_new_voters(campaign, start, until, zone, votes: QuerySet) -> int:
+    """The voters of [start, until) first seen at or after `start`, from the range counters
+    (each voter at their first vote in the range, their previous one before it): `start` a
+    midnight in `zone`, or the range's first vote (then those first seen between its midnight
+    and it are taken away)."""
+    day, end = start.astimezone(zone).date(), _end_day(until, zone)
+    found = PollRangeNewVoters.objects.filter(
+        campaign=campaign, day__gte=day, day__lt=end, prev_day__lt=day, seen_day__gte=day
+    )
+    new = found.aggregate(n=Sum("voters"))["n"] or 0
+    midnight = datetime.combine(day, time.min, zone)
+    if midnight < start:
+        new -= Subscriber.objects.filter(
+            Exists(votes.filter(subscriber=OuterRef("pk"))),
+            first_seen_at__gte=midnight,
+            first_seen_at__lt=start,
+        ).count()
+    return new
 
 
 def _new_voters_since(campaign, start: datetime) -> int:

@@ -29,12 +29,34 @@ admin, a spool drain, reprocessing or raw SQL, moves the counters by exactly wha
   statement then reads what the other committed); different subscribers never wait for each
   other except on a shared counter row, and the slots spread those. Statements over many rows
   take one exclusive lock instead of thousands.
+Ranges that end before the poll's last vote (the page's "from … through …" days) have
+counters of their own on PostgreSQL, keyed by days in the site's time zone (settings.TIME_ZONE,
+which campaigns_tally_zone() returns to the triggers):
+- campaigns_pollrangetally: per (campaign, choice, quarter hour of the vote, day of the voter's
+  next vote, slot), `latest` counts votes by the day of the voter's next vote in the poll and
+  `voters` by the day of their next vote for the same choice. A vote is the voter's latest in
+  [a, b), for b a midnight, exactly when their next vote is on b's day or later, or never
+  came: so latest votes and voters of [a, b) are these counts from a's quarter to b with
+  next_day >= b's day, plus campaigns_polltally's `latest` and `voters` there (the votes with
+  no next vote, which this table leaves out). A next vote on the vote's own day never reaches
+  a later midnight, so such votes are left out too: a vote in order moves at most its voter's
+  previous votes (from "no next vote" to its day), and none when they are of the same day.
+- campaigns_pollrangenewvoters: per (campaign, day of the vote, day of the voter's previous
+  vote, earlier of the vote's day and the day the voter was first seen, slot), the votes whose
+  previous vote is on an earlier day (or none, PREV_NONE). The voters of [a, b), a midnight,
+  are counted once each there, at their first vote in it (previous vote before a's day); they
+  are new when first seen on a's day or later.
+"Next" and "previous" order votes by (received_at, id). A change of the site's time zone
+leaves these counters counting the old zone's days: results.py then scans instead, and
+`manage.py rebuild_poll_tallies` recounts them in the new zone.
+
 - SQLite: row triggers (it fires them row by row, and has one writer at a time). A migration
   that rebuilds crm_subscriber or campaigns_pollresponse there (SQLite's way to alter most
   columns) fails while the triggers read the old table, and would drop those on it: drop
   them first (drop_statements()) and put them back after (trigger_statements()).
 """
 
+from django.conf import settings
 from django.db import connection, connections, migrations, transaction
 from django.utils.dateparse import parse_datetime
 
@@ -58,6 +80,104 @@ QUARTER = {
 # The earlier of two times ({a}, {b}); SQLite's text times compare in time order.
 EARLIER = {"postgresql": "LEAST({a}, {b})", "sqlite": "min({a}, {b})"}
 EMPTY = f"(SELECT {COLUMNS} FROM {RESPONSES} WHERE 1 = 0)"  # noqa: S608
+RANGE_TALLY = "campaigns_pollrangetally"
+RANGE_NEW_VOTERS = "campaigns_pollrangenewvoters"
+# The zone the range counters' days are in, as the database holds it (PostgreSQL).
+ZONE_FUNCTION = "campaigns_tally_zone"
+PREV_NONE = "DATE '0001-01-01'"  # "no previous vote": before any day a range starts on
+
+
+def day_sql(at: str) -> str:
+    """PostgreSQL: the day of a time ({at}) in the counters' zone."""
+    return f"(({at}) AT TIME ZONE {ZONE_FUNCTION}())::date"
+
+
+def zone_sql(zone: str) -> str:
+    """The function that tells the triggers (and readers) the counters' zone."""
+    quoted = zone.replace("'", "''")
+    return (
+        f"CREATE OR REPLACE FUNCTION {ZONE_FUNCTION}() RETURNS text LANGUAGE sql IMMUTABLE "
+        f"PARALLEL SAFE AS $$ SELECT '{quoted}'::text $$"
+    )
+
+
+def _ranked_sql(rows: str, seen: str = "") -> str:
+    """PostgreSQL: `rows` (responses with a sign) with each vote's quarter, slot and day, the
+    days of the voter's next vote in the poll (next_any) and for the same choice (next_same),
+    and of their previous vote (prev_any, PREV_NONE for none); with `seen`, the day they were
+    first seen (`seen`: "join" reads it from the subscribers' table, else it names the rows'
+    own column)."""
+    window = (
+        "OVER (PARTITION BY signed.sign, signed.campaign_id, signed.subscriber_id{0} "
+        "ORDER BY signed.received_at, signed.id)"
+    )
+    later = "LEAD(signed.received_at) " + window
+    earlier = "LAG(signed.received_at) " + window
+    first_seen, join = "", ""
+    if seen == "join":
+        first_seen = f", {day_sql('s.first_seen_at')} AS seen_day"
+        join = f" JOIN {SUBSCRIBERS} AS s ON s.id = signed.subscriber_id"
+    elif seen:
+        first_seen = f", {day_sql('signed.' + seen)} AS seen_day"
+    return f"""
+    SELECT signed.campaign_id, signed.choice_id, signed.sign,
+        signed.subscriber_id & {SLOTS - 1} AS slot,
+        {QUARTER["postgresql"].format(at="signed.received_at")} AS quarter,
+        {day_sql("signed.received_at")} AS day,
+        {day_sql(later.format(""))} AS next_any,
+        {day_sql(later.format(", signed.choice_id"))} AS next_same,
+        COALESCE({day_sql(earlier.format(""))}, {PREV_NONE}) AS prev_any{first_seen}
+    FROM {rows} AS signed{join}
+    """  # noqa: S608
+
+
+def range_counts_sql(rows: str) -> str:
+    """(campaign_id, choice_id, quarter, next_day, slot, latest, voters) from `rows`: the
+    votes whose next vote (in the poll, for the same choice) is on a later day."""
+    return f"""
+    SELECT campaign_id, choice_id, quarter, k.next_day, slot, SUM(k.latest) AS latest,
+        SUM(k.voters) AS voters
+    FROM ({_ranked_sql(rows)}) AS r
+    CROSS JOIN LATERAL (VALUES (r.next_any, r.sign, 0), (r.next_same, 0, r.sign))
+        AS k (next_day, latest, voters)
+    WHERE k.next_day > r.day
+    GROUP BY campaign_id, choice_id, quarter, k.next_day, slot
+    """  # noqa: S608
+
+
+def range_new_voters_sql(rows: str, seen: str = "join") -> str:
+    """(campaign_id, day, prev_day, seen_day, slot, voters) from `rows`: the votes whose
+    previous vote is on an earlier day (or none), by their day, that day's, and the earlier of
+    their own and the day their voter was first seen."""
+    return f"""
+    SELECT campaign_id, day, prev_any AS prev_day, LEAST(seen_day, day) AS seen_day, slot,
+        SUM(sign) AS voters
+    FROM ({_ranked_sql(rows, seen)}) AS r WHERE prev_any < day
+    GROUP BY campaign_id, day, prev_any, LEAST(seen_day, day), slot
+    """  # noqa: S608
+
+
+def add_range_sql(counts: str) -> str:
+    return f"""
+    INSERT INTO {RANGE_TALLY} (campaign_id, quarter, choice_id, next_day, slot, latest, voters)
+    SELECT campaign_id, quarter, choice_id, next_day, slot, latest, voters FROM ({counts}) AS c
+    WHERE latest <> 0 OR voters <> 0
+    ORDER BY campaign_id, quarter, choice_id, next_day, slot
+    ON CONFLICT (campaign_id, quarter, choice_id, next_day, slot) DO UPDATE SET
+        latest = {RANGE_TALLY}.latest + excluded.latest,
+        voters = {RANGE_TALLY}.voters + excluded.voters
+    """  # noqa: S608
+
+
+def add_range_new_voters_sql(counts: str) -> str:
+    return f"""
+    INSERT INTO {RANGE_NEW_VOTERS} (campaign_id, day, prev_day, seen_day, slot, voters)
+    SELECT campaign_id, day, prev_day, seen_day, slot, voters FROM ({counts}) AS c
+    WHERE voters <> 0
+    ORDER BY campaign_id, day, prev_day, seen_day, slot
+    ON CONFLICT (campaign_id, day, prev_day, seen_day, slot) DO UPDATE SET
+        voters = {RANGE_NEW_VOTERS}.voters + excluded.voters
+    """  # noqa: S608
 
 
 def counts_sql(rows: str, vendor: str) -> str:
@@ -204,14 +324,26 @@ def add_new_voters_sql(counts: str) -> str:
 
 
 def count_sql(rows: str, vendor: str) -> list[str]:
-    """The statements that add `rows` (responses with a sign) to both tables."""
-    return [
-        add_sql(counts_sql(rows, vendor)),
-        add_new_voters_sql(new_voters_sql(rows, vendor)),
+    """The statements that add `rows` (responses with a sign) to the counters: both tables,
+    and on PostgreSQL the range counters."""
+    return [statement for _, statement in _counted(rows, vendor)]
+
+
+def _counted(rows: str, vendor: str) -> list[tuple[str, str]]:
+    """(table, the statement that adds `rows` to it)."""
+    tables = [
+        (TALLY, add_sql(counts_sql(rows, vendor))),
+        (NEW_VOTERS, add_new_voters_sql(new_voters_sql(rows, vendor))),
     ]
+    if vendor == "postgresql":
+        tables += [
+            (RANGE_TALLY, add_range_sql(range_counts_sql(rows))),
+            (RANGE_NEW_VOTERS, add_range_new_voters_sql(range_new_voters_sql(rows))),
+        ]
+    return tables
 
 
-def _pg_function(op: str, new: str, old: str) -> str:
+def _pg_function(op: str, new: str, old: str, ranges: bool = True) -> str:
     changed = f"(SELECT {COLUMNS} FROM {new} AS n UNION ALL SELECT {COLUMNS} FROM {old} AS o)"  # noqa: S608
     unchanged = ""
     if op == "update":
@@ -253,6 +385,67 @@ def _pg_function(op: str, new: str, old: str) -> str:
             # LEAST() passes over NULL: without p, only the first row counts.
             ") AS d (quarter, voters) WHERE voters = 1 OR p_id IS NOT NULL GROUP BY quarter"
         )
+        # The range counters: the vote counts at the day of the voter's next vote (pn_at) and
+        # of their next for this choice (nc_at), if any; the vote before it in the poll (pp_)
+        # and for this choice (pc_at) now count at the vote's day; the vote counts for new
+        # voters by the day of the one before it, and its next vote (pn_at) by its day. In
+        # order (the usual case) the probes above already say all: there is no next vote,
+        # the previous ones are p and q.
+        theirs = (
+            f"FROM {RESPONSES} WHERE campaign_id = new_vote.campaign_id "  # noqa: S608
+            "AND subscriber_id = new_vote.subscriber_id {0} AND (received_at, id) {1} "
+            "(new_vote.received_at, new_vote.id) ORDER BY received_at {2}, id {2} LIMIT 1"
+        )
+        same = "AND choice_id = new_vote.choice_id"
+        range_tally = add_range_sql(
+            f"SELECT new_vote.campaign_id AS campaign_id, choice_id, quarter, next_day, {slot}, "  # noqa: S608
+            "SUM(latest) AS latest, SUM(voters) AS voters FROM (VALUES "
+            f"(new_vote.choice_id, {quarter(at='new_vote.received_at')}, dn, dv, 1, 0), "
+            f"(new_vote.choice_id, {quarter(at='new_vote.received_at')}, dnc, dv, 0, 1), "
+            f"(pp_choice, {quarter(at='pp_at')}, dn, dp, -1, 0), "
+            f"(pp_choice, {quarter(at='pp_at')}, dv, dp, 1, 0), "
+            f"(new_vote.choice_id, {quarter(at='pc_at')}, dnc, dpc, 0, -1), "
+            f"(new_vote.choice_id, {quarter(at='pc_at')}, dv, dpc, 0, 1)"
+            ") AS d (choice_id, quarter, next_day, day, latest, voters) "
+            "WHERE next_day > day GROUP BY choice_id, quarter, next_day"
+        )
+        range_new_voters = add_range_new_voters_sql(
+            f"SELECT new_vote.campaign_id AS campaign_id, day, prev_day, seen_day, {slot}, "  # noqa: S608
+            "SUM(voters) AS voters FROM (VALUES "
+            f"(dv, COALESCE(dp, {PREV_NONE}), LEAST(df, dv), 1), "
+            f"(dn, COALESCE(dp, {PREV_NONE}), LEAST(df, dn), -1), "
+            "(dn, dv, LEAST(df, dn), 1)"
+            ") AS d (day, prev_day, seen_day, voters) "
+            "WHERE prev_day < day GROUP BY day, prev_day, seen_day"
+        )
+        range_part = f"""
+            IF beats_p THEN
+                pp_at := p_at;
+                pp_choice := p_choice;
+            ELSE
+                SELECT received_at, choice_id INTO pp_at, pp_choice
+                    {theirs.format("", "<", "DESC")};
+                SELECT received_at INTO pn_at {theirs.format("", ">", "")};
+            END IF;
+            IF beats_q THEN
+                pc_at := q_at;
+            ELSE
+                SELECT received_at INTO pc_at {theirs.format(same, "<", "DESC")};
+                SELECT received_at INTO nc_at {theirs.format(same, ">", "")};
+            END IF;
+            dv := {day_sql("new_vote.received_at")};
+            dp := {day_sql("pp_at")};
+            dpc := {day_sql("pc_at")};
+            dn := {day_sql("pn_at")};
+            dnc := {day_sql("nc_at")};
+            df := {day_sql("f_at")};
+"""  # noqa: S608
+        # One statement writes the three tables (rows that move nothing are filtered out, so
+        # a vote in order after one of the same day writes no range counter).
+        counted = f"WITH tally AS ({tally}), range_tally AS ({range_tally}) {range_new_voters}"
+        if not ranges:
+            range_part = ""  # (bench/results.py: what the range counters cost a vote)
+            counted = tally
         one_vote = f"""
         IF (SELECT count(*) FROM (SELECT 1 FROM new_rows LIMIT 2) AS c) = 1 THEN
             SELECT {COLUMNS} INTO new_vote FROM new_rows;
@@ -268,8 +461,9 @@ def _pg_function(op: str, new: str, old: str) -> str:
             beats_p := p_id IS NULL OR p_at < new_vote.received_at
                 OR (p_at = new_vote.received_at AND p_id < new_vote.id);
             beats_q := q_at IS NULL OR q_at < new_vote.received_at;
-            {tally};
             SELECT * INTO f_at FROM {s} AS s;
+            {range_part}
+            {counted};
             IF beats_p AND (p_id IS NULL OR p_at < f_at) THEN
                 {new_voters};
             END IF;
@@ -287,6 +481,17 @@ def _pg_function(op: str, new: str, old: str) -> str:
         f_at timestamptz;
         beats_p boolean;
         beats_q boolean;
+        pp_at timestamptz;
+        pp_choice bigint;
+        pn_at timestamptz;
+        pc_at timestamptz;
+        nc_at timestamptz;
+        dv date;
+        dp date;
+        dpc date;
+        dn date;
+        dnc date;
+        df date;
     BEGIN
         {unchanged}{one_vote}
         IF (SELECT count(*) FROM (SELECT 1 FROM {changed} AS c LIMIT {BULK + 1}) AS c) > {BULK}
@@ -325,7 +530,7 @@ MOVED = "campaign_id, subscriber_id, choice_id, received_at"
 def trigger_statements(vendor: str) -> list[str]:
     """What installs (or reinstalls: SQLite drops triggers when it rebuilds a table) the
     triggers."""
-    statements = []
+    statements = [zone_sql(settings.TIME_ZONE)] if vendor == "postgresql" else []
     for op, (pg, lite) in SIDES.items():
         if vendor == "postgresql":
             referencing = {
@@ -381,6 +586,13 @@ def first_seen_statements(vendor: str) -> list[str]:
     trigger = f"{SUBSCRIBERS}_new_voters"
     moved = first_seen_sql(vendor, "NEW.id", "OLD.first_seen_at", "NEW.first_seen_at")
     if vendor == "postgresql":
+        theirs = f"SELECT {COLUMNS}, {{0}} AS sign, {{1}} AS first_seen_at FROM {RESPONSES} "  # noqa: S608
+        theirs += "WHERE subscriber_id = NEW.id"
+        rows = (
+            f"({theirs.format(-1, 'OLD.first_seen_at')} "
+            f"UNION ALL {theirs.format(1, 'NEW.first_seen_at')})"
+        )
+        moved += ";" + add_range_new_voters_sql(range_new_voters_sql(rows, "first_seen_at"))
         return [
             f"""CREATE OR REPLACE FUNCTION campaigns_pollnewvoters_first_seen() RETURNS trigger
             LANGUAGE plpgsql AS $$
@@ -404,17 +616,21 @@ def first_seen_statements(vendor: str) -> list[str]:
 def drop_statements(vendor: str) -> list[str]:
     trigger = f"{SUBSCRIBERS}_new_voters"
     if vendor == "postgresql":
-        return [
-            f"DROP TRIGGER IF EXISTS {trigger} ON {SUBSCRIBERS}",
-            "DROP FUNCTION IF EXISTS campaigns_pollnewvoters_first_seen()",
-        ] + [
-            statement
-            for op in SIDES
-            for statement in (
-                f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op} ON {RESPONSES}",
-                f"DROP FUNCTION IF EXISTS campaigns_polltally_{op}()",
-            )
-        ]
+        return (
+            [
+                f"DROP TRIGGER IF EXISTS {trigger} ON {SUBSCRIBERS}",
+                "DROP FUNCTION IF EXISTS campaigns_pollnewvoters_first_seen()",
+            ]
+            + [
+                statement
+                for op in SIDES
+                for statement in (
+                    f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op} ON {RESPONSES}",
+                    f"DROP FUNCTION IF EXISTS campaigns_polltally_{op}()",
+                )
+            ]
+            + [f"DROP FUNCTION IF EXISTS {ZONE_FUNCTION}()"]
+        )
     return [f"DROP TRIGGER IF EXISTS {trigger}"] + [
         f"DROP TRIGGER IF EXISTS {RESPONSES}_tally_{op}" for op in SIDES
     ]
@@ -437,7 +653,8 @@ def keep_tallies() -> migrations.RunPython:
 
 def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
     """Recount the counters and new voters of one poll (or all) from the responses; the rows
-    written.
+    written. On PostgreSQL, when the site's time zone is no longer the one the range counters
+    count days in, it becomes that zone and every poll's range counters are recounted.
 
     Holds the counters' exclusive lock on PostgreSQL, so votes arriving meanwhile wait for it
     and are then counted on top of the recount, once."""
@@ -445,15 +662,39 @@ def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
     vendor = conn.vendor
     where, params = ("WHERE campaign_id = %s", [campaign_id]) if campaign_id else ("", [])
     rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} {where})"  # noqa: S608
+    every = dict(_counted(f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES})", vendor))  # noqa: S608
     with transaction.atomic(using=using), conn.cursor() as cursor:
+        # The migrations before the range counters' own run this too (with today's triggers).
+        existing = set(conn.introspection.table_names(cursor))
+        rezoned = False
         if vendor == "postgresql":
             cursor.execute(f"SELECT pg_advisory_xact_lock({PG_GLOBAL_LOCK})")
+            if RANGE_TALLY in existing:
+                rezoned = counters_zone(using) != settings.TIME_ZONE
+            if rezoned:
+                cursor.execute(zone_sql(settings.TIME_ZONE))
         written = 0
-        for table, statement in zip((TALLY, NEW_VOTERS), count_sql(rows, vendor), strict=True):
-            cursor.execute(f"DELETE FROM {table} {where}", params)  # noqa: S608
-            cursor.execute(statement, params)
+        for table, statement in _counted(rows, vendor):
+            if table not in existing:
+                continue
+            if rezoned and table in (RANGE_TALLY, RANGE_NEW_VOTERS):
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+                cursor.execute(every[table])
+            else:
+                cursor.execute(f"DELETE FROM {table} {where}", params)  # noqa: S608
+                cursor.execute(statement, params)
             written += cursor.rowcount
         return written
+
+
+def counters_zone(using: str = "default") -> str | None:
+    """The time zone the range counters count days in (PostgreSQL), None elsewhere."""
+    conn = connections[using]
+    if conn.vendor != "postgresql":
+        return None
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT {ZONE_FUNCTION}()")
+        return cursor.fetchone()[0]
 
 
 def recount(campaign_id: int) -> dict[tuple, tuple[int, int, int]]:
@@ -501,6 +742,39 @@ def stored_new_voters(campaign_id: int) -> dict[str, int]:
         return {_moment(quarter): int(n) for quarter, n in cursor.fetchall() if n}
 
 
+def recount_ranges(campaign_id: int) -> tuple[dict, dict]:
+    """PostgreSQL: ({(quarter, choice id, next day): (latest, voters)}, {(day, previous day,
+    seen day): voters}) counted from the responses now, slots summed: what the range counters must
+    hold."""
+    rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} WHERE campaign_id = %s)"  # noqa: S608
+    return _ranges(
+        f"SELECT quarter, choice_id, next_day, SUM(latest), SUM(voters) "  # noqa: S608
+        f"FROM ({range_counts_sql(rows)}) AS c GROUP BY 1, 2, 3",
+        f"SELECT day, prev_day, seen_day, SUM(voters) "  # noqa: S608
+        f"FROM ({range_new_voters_sql(rows)}) AS c GROUP BY 1, 2, 3",
+        campaign_id,
+    )
+
+
+def stored_ranges(campaign_id: int) -> tuple[dict, dict]:
+    """The range counters as stored, in recount_ranges()'s shape."""
+    return _ranges(
+        f"SELECT quarter, choice_id, next_day, SUM(latest), SUM(voters) FROM {RANGE_TALLY} "  # noqa: S608
+        "WHERE campaign_id = %s GROUP BY 1, 2, 3",
+        f"SELECT day, prev_day, seen_day, SUM(voters) FROM {RANGE_NEW_VOTERS} "  # noqa: S608
+        "WHERE campaign_id = %s GROUP BY 1, 2, 3",
+        campaign_id,
+    )
+
+
+def _ranges(tally: str, new_voters: str, campaign_id: int) -> tuple[dict, dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(tally, [campaign_id])
+        counts = {(str(q)[:19], c, d): (int(lt), int(v)) for q, c, d, lt, v in cursor if lt or v}
+        cursor.execute(new_voters, [campaign_id])
+        return counts, {(d, n, s): int(v) for d, n, s, v in cursor.fetchall() if v}
+
+
 def _moment(value) -> str:
     # SQLite hands back text; either way, a naive or aware UTC time, compared as text.
     return str(parse_datetime(value) if isinstance(value, str) else value)[:19]
@@ -512,3 +786,9 @@ def _nonzero(rows) -> dict:
         for quarter, choice, v, lt, vs in rows
         if v or lt or vs
     }
+
+
+def pg_insert_function(ranges: bool = True) -> str:
+    """PostgreSQL: the statement that (re)defines the insert trigger's function; without the
+    range counters, for bench/results.py to measure what they cost a vote."""
+    return _pg_function("insert", *SIDES["insert"][0], ranges=ranges)

@@ -6,7 +6,15 @@ from django.utils import timezone
 
 from callbacks.models import CallbackEvent, Outcome
 from campaigns.models import Campaign, PollResponse
-from tests.helpers import ESTIMATE_QUERY, numbers, queries, request_callback, request_vote
+from crm.dashboard import campaign_activity
+from tests.helpers import (
+    ESTIMATE_QUERY,
+    numbers,
+    queries,
+    receive,
+    request_callback,
+    request_vote,
+)
 
 EVENTS = "/admin/callbacks/callbackevent/"
 
@@ -194,3 +202,24 @@ def test_a_callbacks_page_names_it_in_the_pages_zone_and_date_format(
     assert "Poll processed, Mar 1, 2026 16:05" in page  # 21:05 UTC
     assert "2026-03-01" not in page
     assert "Times in America/New_York." in page
+
+
+def test_the_busiest_campaigns_count_votes_on_their_local_day(admin_client, endpoint, settings):
+    """Votes come from the poll counters: each on its day in the site's zone, as counted
+    from the votes themselves."""
+    settings.TIME_ZONE = "America/New_York"  # midnight there is 05:00 UTC
+    now = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    for n, hours in enumerate((-31, -24 - 7.5, -7, -6.9, 0)):  # around two local midnights
+        at = now + timedelta(hours=hours)
+        receive("poll", at=at, mobile=f"212555{1000 + n}", shortcode="84700", key="FB1", reply="A")
+    first = timezone.localdate(now) - timedelta(days=3)
+
+    counted = campaign_activity(first)
+
+    votes = PollResponse.objects.all()
+    by_day = {}
+    for vote in votes:
+        day = timezone.localdate(vote.received_at)
+        by_day[day] = by_day.get(day, 0) + 1
+    assert dict(counted[votes[0].campaign_id]) == by_day
+    assert len(by_day) >= 2

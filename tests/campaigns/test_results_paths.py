@@ -5,13 +5,14 @@ every path and every figure must agree, on every range and in a time zone whose 
 on the half hour."""
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.db.models import Q
 
-from campaigns import results
+from campaigns import results, tallies
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse
 from campaigns.results import Counting, poll_results, votes_over_time
 from subscribers.models import Subscriber
@@ -80,16 +81,32 @@ RANGES = [
 CASES = [(counting, since, until) for counting, _ in Counting.choices for since, until in RANGES]
 
 
+def agreeing(campaign, cases: list, monkeypatch, scans: bool = True) -> list[tuple]:
+    """Every case's figures from the counters, once each is asserted to be the votes' (with
+    `scans` False, the counters must answer without scanning any vote)."""
+
+    def scan(*args, **kwargs):
+        raise AssertionError("scanned")
+
+    with monkeypatch.context() as patched:
+        if not scans:
+            patched.setattr(results, "scan_tally", scan)
+            patched.setattr(results, "_latest_votes_sql", scan)
+        from_counters = [figures(campaign, *case) for case in cases]
+    with monkeypatch.context() as patched:
+        patched.setattr(results, "_use_tallies", lambda: False)
+        from_votes = [figures(campaign, *case) for case in cases]
+    for case, counted, scanned in zip(cases, from_counters, from_votes, strict=True):
+        assert counted == scanned, case
+        assert counted[0] > 0, case
+    return from_counters
+
+
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
 def test_the_counters_and_the_votes_agree_on_every_figure(random_poll, monkeypatch, settings, zone):
     settings.TIME_ZONE = zone  # +05:30: every day starts inside an hour
-    from_counters = [figures(random_poll, *case) for case in CASES]
-    monkeypatch.setattr(results, "_use_tallies", lambda: False)
-    from_votes = [figures(random_poll, *case) for case in CASES]
+    from_counters = agreeing(random_poll, CASES, monkeypatch)
 
-    for case, counted, scanned in zip(CASES, from_counters, from_votes, strict=True):
-        assert counted == scanned, case
-        assert counted[0] > 0, case
     new_and_returning = [counted[-1] for counted in from_counters]
     assert all(new > 0 and returning > 0 for new, returning in new_and_returning[:3])
 
@@ -148,3 +165,51 @@ def test_a_segments_one_pass_agrees_with_the_scans_on_every_figure(
         assert counted[0] < PollResponse.objects.filter(campaign=random_poll).count(), case
     assert sum(counted[0] > 0 for counted in one_pass) >= len(CASES) - 2
     assert any(new > 0 for *_, (new, _) in one_pass)
+
+
+def midnight(days: int, zone: str) -> datetime:
+    """The start of START's day plus `days` in `zone`."""
+    day = START.astimezone(ZoneInfo(zone)).date() + timedelta(days=days)
+    return datetime.combine(day, time.min, ZoneInfo(zone))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="range counters: PostgreSQL")
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/New_York"])
+def test_ranges_that_end_on_a_midnight_come_from_the_range_counters(
+    random_poll, monkeypatch, settings, zone
+):
+    """Every range the admin page offers (whole days, from, through or both) that ends before
+    the poll's last vote, and the API's quarter-hour starts with such an end: every figure as
+    the votes give it, and no vote scanned."""
+    settings.TIME_ZONE = zone
+    tallies.rebuild()  # the range counters count the days of the zone
+    ranges = [
+        (None, midnight(2, zone)),
+        (midnight(1, zone), midnight(2, zone)),  # one day: the chart by hour
+        (midnight(1, zone), midnight(4, zone)),
+        (midnight(0, zone), midnight(5, zone)),
+        (midnight(2, zone) + timedelta(hours=5, minutes=45), midnight(3, zone)),
+        (midnight(-3, zone), midnight(1, zone)),  # from before the poll's first vote
+    ]
+    cases = [
+        (counting, since, until) for counting, _ in Counting.choices for since, until in ranges
+    ]
+
+    from_counters = agreeing(random_poll, cases, monkeypatch, scans=False)
+
+    assert any(new and returning for *_, (new, returning) in from_counters)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="range counters: PostgreSQL")
+def test_a_zone_the_range_counters_do_not_count_in_is_scanned_until_the_rebuild(
+    random_poll, settings, caplog, monkeypatch
+):
+    since, until = midnight(1, "Asia/Kolkata"), midnight(3, "Asia/Kolkata")
+    settings.TIME_ZONE = "Asia/Kolkata"  # the counters count UTC's days
+
+    found = figures(random_poll, Counting.LATEST, since, until)
+
+    assert "rebuild_poll_tallies" in caplog.text
+    with monkeypatch.context() as patched:
+        patched.setattr(results, "_use_tallies", lambda: False)
+        assert found == figures(random_poll, Counting.LATEST, since, until)

@@ -64,6 +64,10 @@ def assert_counters_match_a_recount(campaign: Campaign) -> dict:
     new_voters = tallies.stored_new_voters(campaign.pk)
     assert new_voters == tallies.recount_new_voters(campaign.pk)
     assert sum(new_voters.values()) == sum(latest for _, latest, _ in counted.values())
+    if connection.vendor == "postgresql":
+        ranges, range_new_voters = tallies.stored_ranges(campaign.pk)
+        assert (ranges, range_new_voters) == tallies.recount_ranges(campaign.pk)
+        assert range_new_voters, "each voter's first vote is there"
     return counted
 
 
@@ -152,13 +156,41 @@ def test_the_rebuild_restores_counters_that_drifted(poll):
     with connection.cursor() as cursor:
         cursor.execute("UPDATE campaigns_polltally SET votes = votes + 5, latest = 0")
         cursor.execute("UPDATE campaigns_pollnewvoters SET voters = voters + 2")
+        if connection.vendor == "postgresql":
+            ranges = tallies.stored_ranges(poll.pk)
+            cursor.execute(
+                "INSERT INTO campaigns_pollrangetally (campaign_id, choice_id, quarter, "
+                "next_day, slot, latest, voters) VALUES (%s, 0, now(), current_date, 0, 5, 5)",
+                [poll.pk],
+            )
+            cursor.execute("DELETE FROM campaigns_pollrangenewvoters")
 
     out = tallies.rebuild(poll.pk)
 
-    assert out == 3  # two counter rows (one per choice), one of new voters
+    # Two counter rows (one per choice), one of new voters; on PostgreSQL one range new voter
+    # (the first vote; the second is of the same day, as is the first's next vote).
+    assert out == (4 if connection.vendor == "postgresql" else 3)
     assert tallies.stored(poll.pk) == counted
     assert tallies.stored_new_voters(poll.pk) == new_voters
     assert tallies.stored(other.pk) != tallies.recount(other.pk), "only the poll asked for"
+    if connection.vendor == "postgresql":
+        assert tallies.stored_ranges(poll.pk) == ranges
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="range counters: PostgreSQL")
+def test_a_new_time_zone_is_noticed_and_the_rebuild_counts_its_days(poll, settings):
+    receive(Kind.POLL, at=START, mobile="+12125550001", reply="A", **PARAMS)
+    receive(Kind.POLL, at=START + timedelta(hours=16), mobile="+12125550001", reply="B", **PARAMS)
+    assert tallies.counters_zone() == "UTC"
+    utc_days = tallies.stored_ranges(poll.pk)
+
+    settings.TIME_ZONE = "America/Los_Angeles"  # 09:00 and 01:00 UTC: Feb 28 and Mar 1 there
+    call_command("rebuild_poll_tallies", "--campaign", str(poll.pk), stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    assert tallies.counters_zone() == "America/Los_Angeles"
+    assert tallies.stored_ranges(poll.pk) == tallies.recount_ranges(poll.pk) != utc_days
+    receive(Kind.POLL, at=START + timedelta(days=1), mobile="+12125550001", reply="A", **PARAMS)
+    assert_counters_match_a_recount(poll)
 
 
 def test_the_command_says_what_it_recounted(poll, capsys):
@@ -166,7 +198,8 @@ def test_the_command_says_what_it_recounted(poll, capsys):
 
     call_command("rebuild_poll_tallies", "--campaign", str(poll.pk))
 
-    assert capsys.readouterr().out == f"Recounted poll {poll.pk}: 2 counter rows.\n"
+    rows = 3 if connection.vendor == "postgresql" else 2  # and a range new voter
+    assert capsys.readouterr().out == f"Recounted poll {poll.pk}: {rows} counter rows.\n"
 
 
 def test_the_command_refuses_a_campaign_that_is_no_poll(poll):
