@@ -558,19 +558,24 @@ def new_and_returning(
         return 0, 0
     if voters is None:
         voters = votes.values("subscriber").distinct().count()
-    zone = None
-    if subscribers is None and _use_tallies() and not runs_to_the_end(campaign, until):
-        zone = _range_zone(since, until)
-        if zone and since is not None and since.astimezone(zone).time() != time(0):
-            zone = None  # the range counters know the days voters were first seen, no more
-    if subscribers is None and _use_tallies() and runs_to_the_end(campaign, until):
+    counters = subscribers is None and _use_tallies()
+    if counters and runs_to_the_end(campaign, until):
         new = _new_voters_since(campaign, start)
-    elif zone:
+    elif counters and (zone := _new_voters_zone(since, until)):
         new = _range_new_voters(campaign, start, until, zone, votes)
     else:
         voted = Exists(votes.filter(subscriber=OuterRef("pk")))
         new = Subscriber.objects.filter(voted, first_seen_at__gte=start).count()
     return new, voters - new
+
+
+def _new_voters_zone(since, until) -> ZoneInfo | None:
+    """_range_zone() for new voters: the range counters know the days voters were first
+    seen, no more, so the range starts at a midnight too (or at the poll's first vote)."""
+    zone = _range_zone(since, until)
+    if zone and since is not None and since.astimezone(zone).time() != time(0):
+        return None
+    return zone
 
 
 def _range_new_voters(campaign, start, until, zone, votes: QuerySet) -> int:
