@@ -5,9 +5,11 @@ from collections import Counter
 from collections.abc import Callable
 from copy import copy
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import build_q_object_from_lookup_parameters
 from django.contrib.admin.views.main import PAGE_VAR
@@ -18,6 +20,9 @@ from django.db.models import DateTimeField, Exists, F, Max, Min, QuerySet, Subqu
 from django.db.models.constants import LOOKUP_SEP
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+from unfold import admin as unfold_admin
 
 from lib.filters import row_id
 
@@ -279,6 +284,15 @@ class BigTableMixin:
     # pages of 100 ahead, so each page walked reaches further. A count finding 10,001 matches
     # probed 50,000 callbacks (the log filtered by carrier: 1.1 s under load).
     count_ahead = 1_000
+    # Unfold's list template asks for these twice a row; missing, each ask ran dir() on the
+    # model admin (30 ms a page).
+    list_sections = ()
+    list_sections_classes = ""
+
+    @admin.display(description=unfold_admin.ModelAdmin.action_checkbox.short_description)
+    def action_checkbox(self, obj) -> str:
+        before, after = row_checkbox_around_pk()
+        return mark_safe(before + escape(obj.pk) + after)  # noqa: S308 (the pk is escaped)
 
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         shown = min(row_id(request.GET.get(PAGE_VAR)) or 1, 1_000_000)  # a LIMIT stays a bigint
@@ -288,6 +302,15 @@ class BigTableMixin:
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         return IndexedDatesQuerySet(model=qs.model, query=qs.query, using=qs._db, hints=qs._hints)
+
+
+@cache
+def row_checkbox_around_pk() -> tuple[str, str]:
+    """Unfold's row checkbox, rendered once around a marker: the HTML before and after the
+    row's pk. Rendering its widget template took 0.7 ms a row, a third of a 100-row list."""
+    html = unfold_admin.checkbox.render(helpers.ACTION_CHECKBOX_NAME, "ROW-PK")
+    before, after = html.split("ROW-PK")
+    return before, after
 
 
 def json_key_column(field: str, key: str):
