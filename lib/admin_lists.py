@@ -284,10 +284,9 @@ class BigTableMixin:
     # pages of 100 ahead, so each page walked reaches further. A count finding 10,001 matches
     # probed 50,000 callbacks (the log filtered by carrier: 1.1 s under load).
     count_ahead = 1_000
-    # Unfold's list template asks for these twice a row; missing, each ask ran dir() on the
+    # Unfold's list template asks for this twice a row; missing, each ask ran dir() on the
     # model admin (30 ms a page).
     list_sections = ()
-    list_sections_classes = ""
 
     @admin.display(description=unfold_admin.ModelAdmin.action_checkbox.short_description)
     def action_checkbox(self, obj) -> str:

@@ -347,7 +347,7 @@ def test_a_marketer_sets_a_campaigns_own_duplicate_window(admin_client, db):
 
 def test_a_big_list_selects_each_row_with_unfolds_own_checkbox(admin_client, endpoint):
     # The row checkbox is rendered once and filled with each pk (its template was a third of
-    # a 100-row page); the markup, and what an action receives, stay Unfold's.
+    # a 100-row page); the markup stays Unfold's.
     request_vote(admin_client, endpoint, "2125551212")
     request_vote(admin_client, endpoint, "2125551213", reply="B")
     page = admin_client.get(reverse("admin:campaigns_pollresponse_changelist")).content.decode()
