@@ -70,9 +70,10 @@ class CampaignQuerySet(models.QuerySet):
 
         Per row, from its own kind's table only, through the (campaign, ...) indexes: meant for
         a page of campaigns (the subqueries run for the rows returned, not the whole table).
-        A poll's counts come from the counters the database keeps (PollTally: votes per
-        quarter hour, and each voter once, where their latest vote fell): counting a poll's
-        distinct voters from its votes took half a second at 333,000 votes.
+        A poll's counts come from the counters the database keeps: its votes from PollTally,
+        its voters from PollNewVoters, which counts each voter once and has no row per choice
+        (a fifth of the rows to add up: 9 against 45 ms for a 333,000-vote poll). Counting a
+        poll's distinct voters from its votes took half a second.
         """
 
         def per_row(model, aggregate):
@@ -98,7 +99,7 @@ class CampaignQuerySet(models.QuerySet):
             ),
             subscribers=by_kind(
                 Value(0),
-                poll=per_row(PollTally, Sum("latest")),
+                poll=per_row(PollNewVoters, Sum("voters")),
                 info=per_row(InfoRequest, Count("subscriber", distinct=True)),
                 form=per_row(FormSubmission, Count("subscriber", distinct=True)),
             ),
