@@ -163,6 +163,14 @@ class TookPartFilter(CampaignRowsFilter):
     parameter_name = "took_part_in"
     linked_by = "subscriber"
 
+    def queryset(self, request, queryset):
+        voted = every_poll_choice(request).get(row_id(request.GET.get(VotedFilter.parameter_name)))
+        if voted is not None and voted.campaign_id == row_id(self.value()):
+            # Who voted a choice of this poll took part in it: VotedFilter's probe alone, not
+            # beside it a semi-join on every vote of the poll (40 of 200 ms at 333,000 votes).
+            return queryset
+        return super().queryset(request, queryset)
+
 
 class VotedFilter(AppliedWhenAskedMixin, admin.SimpleListFilter):
     """Subscribers who voted a choice (at least once) in the poll picked in "took part in":

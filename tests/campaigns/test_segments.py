@@ -64,6 +64,12 @@ def test_subscribers_are_filtered_by_the_choice_they_voted(admin_client, poll):
     assert mobiles_on(page) == {"+12125551001", "+12125551002", "+12125551004"}
     voted = next(s for s in page.context["cl"].filter_specs if s.title == "voted")
     assert [label for _, label in voted.lookup_choices] == ["A: Tampa", "B: Miami"]
+    # Voting in the poll is taking part in it: its votes are read once, by the choice.
+    assert str(page.context["cl"].queryset.query).count('"campaigns_pollresponse"') == 1
+    other = Campaign.objects.create(shortcode="84700", keyword="FB2", kind=Kind.POLL)
+    vote("2125551001", "A", key="FB2", shortcode="84700", label="")
+    both = admin_client.get(SUBSCRIBERS, {"took_part_in": other.pk, "voted": miami.pk})
+    assert mobiles_on(both) == {"+12125551001"}
 
 
 def test_subscribers_are_filtered_by_the_start_of_a_custom_field(admin_client, poll):
@@ -94,6 +100,26 @@ def test_the_custom_field_filter_can_use_the_trigram_index(poll):
         cursor.execute("SET LOCAL enable_seqscan = off")
         plan = found.explain()
     assert "subscriber_fields_trgm" in plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's trigram index")
+def test_a_value_most_subscribers_share_is_tested_on_each_row_not_through_the_index(db):
+    """The index's rows are each cast to text to be checked again: for a common value reading
+    every row is faster. Either way the same subscribers are found."""
+    Subscriber.objects.bulk_create(
+        Subscriber(mobile=f"+1212555{n:04}", fields={"Zip": "10024" if n % 50 else "33602"})
+        for n in range(1000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE crm_subscriber")
+
+    common = with_field_starting(Subscriber.objects.all(), "Zip", "100")
+    rare = with_field_starting(Subscriber.objects.all(), "Zip", "336")
+
+    assert (common.count(), rare.count()) == (980, 20)
+    whole_text = '"crm_subscriber"."fields"::text'  # what the trigram index is on
+    assert whole_text not in str(common.query)
+    assert whole_text in str(rare.query)
 
 
 def test_the_subscriber_list_offers_to_save_its_filters_as_a_segment(admin_client, poll):
