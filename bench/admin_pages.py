@@ -86,7 +86,7 @@ def pages() -> list[tuple[str, str, tuple, dict]]:
     responses = "admin:campaigns_pollresponse_changelist"
     callbacks = "admin:callbacks_callbackevent_changelist"
     subscribers = "admin:crm_subscriber_changelist"
-    # generate_demo_data gives 40% of the subscribers the fields first_name and zip 33602.
+    # generate_demo_data gives 40% of the subscribers the fields first_name, zip 33602 and dob.
     zip_336 = {"field": "zip", "field_starts": "336"}
     voted = {"took_part_in": poll_id[0], "voted": choice.pk if choice else 0}
     segment, rolling = segment_for(voted | zip_336), segment_for(ROLLING, "rolling")

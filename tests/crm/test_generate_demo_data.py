@@ -80,3 +80,5 @@ def test_the_custom_field_summary_counts_the_loaded_subscribers(db):
     summary = {row["name"]: row["subscribers"] for row in custom_field_summary()}
     assert summary == recount()
     assert summary["first_name"] > 0
+    # Those with a name have a date of birth too: the polls' age breakdown has data.
+    assert summary["dob"] == summary["first_name"]

@@ -19,7 +19,7 @@ import json
 import random
 import time
 from bisect import bisect
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from urllib.parse import quote_plus, urlencode
 
@@ -39,6 +39,8 @@ DAYS = 60
 AREA_CODES = ("212", "305", "415", "646", "702", "813", "917", "312", "404", "617")
 CARRIERS = ("Verizon", "AT&T", "T-Mobile", "US Cellular", "")
 FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo")
+# Dates of birth (the custom field "dob", for the age breakdown): 1950 to mid-2007.
+BORN_FROM, BORN_DAYS = date(1950, 1, 1), 21_000
 POLLS = {
     "VOTE": ("Best city", ["Tampa", "Miami", "Orlando", "Jacksonville"]),
     "PICK": ("Song of the summer", ["Track one", "Track two", "Track three"]),
@@ -257,7 +259,9 @@ class Generator:
             seen = self.start + timedelta(seconds=rng.uniform(0, DAYS * 86400))
             fields = {}
             if rng.random() < 0.4:
+                born = BORN_FROM + timedelta(days=int(rng.random() * BORN_DAYS))
                 fields = {"first_name": rng.choice(FIRST_NAMES), "zip": "33602"}
+                fields["dob"] = born.isoformat()
             last = min(seen + timedelta(days=rng.uniform(0, 20)), self.now)
             mobile = mobile_number(i)
             rows.append(
@@ -446,7 +450,12 @@ class InDatabase:
         g = self.generator
         first = self.load.ids(Subscriber, g.subscribers)
         g.subscriber_ids = range(first, first + g.subscribers)
-        params = self.params(carriers=list(CARRIERS), names=list(FIRST_NAMES))
+        params = self.params(
+            carriers=list(CARRIERS),
+            names=list(FIRST_NAMES),
+            born_from=BORN_FROM,
+            born_days=BORN_DAYS,
+        )
         self.load.run(Subscriber, SUBSCRIBERS_SQL.format(mobile=mobile_sql("i")), params)
 
     def make_votes(self, total: int, polls: list) -> None:
@@ -524,7 +533,9 @@ SUBSCRIBERS_SQL = (
         (%(carriers)s::text[])[1 + floor({draw("i", 1)} * 5)::int],
         CASE WHEN {draw("i", 2)} < 0.4 THEN jsonb_build_object(
             'first_name', (%(names)s::text[])[1 + floor({draw("i", 3)} * 10)::int],
-            'zip', '33602') ELSE '{{{{}}}}'::jsonb END,
+            'zip', '33602',
+            'dob', to_char(%(born_from)s::date + floor({draw("i", 6)} * %(born_days)s)::int,
+                'YYYY-MM-DD')) ELSE '{{{{}}}}'::jsonb END,
         seen, least(seen + {draw("i", 5)} * interval '20 days', %(now)s), %(now)s, %(seq)s
     FROM (
         SELECT i, %(start)s + {draw("i", 4)} * %(days)s * interval '1 day' AS seen
