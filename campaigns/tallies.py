@@ -24,10 +24,10 @@ after the change with +1 and before it with -1, and add the difference. So an IN
 DELETE or an UPDATE of any column, one row or a million, from the callback pipeline, the
 admin, a spool drain, reprocessing or raw SQL, moves the counters by exactly what it changed.
 PostgreSQL's rebuild reads the same rule from one ranking of the votes instead (each vote's
-next vote, next for its choice, and previous vote: two sorts, kept in a temporary table,
-where each statement of counts_sql() and the range counters' sorted them again): a vote is
-its voter's latest when it has no next vote. It fills the emptied tables with plain INSERTs;
-the tests compare its rows with the triggers' and with recount().
+next vote, next for its choice and previous vote: two sorts of every vote, kept in a
+temporary table, rather than two for each of the four tables): a vote is its voter's latest
+when it has no next vote. It fills the emptied tables with plain INSERTs; the tests compare
+its rows with the triggers' and with recount().
 
 - PostgreSQL: statement triggers with transition tables. Two transactions changing the same
   subscriber's votes in one poll are serialised by an advisory lock taken before counting (each
@@ -755,7 +755,6 @@ def _rebuild_ranked(cursor, existing: set, where: str, params: list, rezoned: bo
     poll's votes are ranked: the range counters are all recounted, the others for `where`."""
     scope, scope_params = ("", []) if rezoned else (where, params)
     rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} {scope})"  # noqa: S608
-    cursor.execute(f"DROP TABLE IF EXISTS {RANKED}")
     cursor.execute(f"CREATE TEMPORARY TABLE {RANKED} AS {_ranked_sql(rows, 'join')}", scope_params)
     cursor.execute(f"ANALYZE {RANKED}")  # the GROUP BYs' estimates: hash them in memory
     polls, polls_params = (f"(SELECT * FROM {RANKED} {where})", params) if rezoned else (RANKED, [])  # noqa: S608
