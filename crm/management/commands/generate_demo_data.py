@@ -9,7 +9,8 @@ requests that produced no row.
 On PostgreSQL the database makes the rows itself (InDatabase: INSERT … SELECT over
 generate_series, every random draw a hash of the row's number and the seed, so the callback
 event and its response agree without being held anywhere), with triggers, foreign-key
-checks and secondary indexes off for the load and the indexes built at the end. On SQLite
+checks, secondary indexes and unique constraints off for the load and built at the end (the
+poll counters' after their recount). On SQLite
 rows are made in Python as plain tuples, ids given up front, and loaded with executemany()
 (BulkLoader). Both in one transaction. Counters kept from the responses are brought up to
 date afterwards (refresh_derived_data()).
