@@ -23,6 +23,11 @@ rebuild counts every response with +1; the triggers count the changed subscriber
 after the change with +1 and before it with -1, and add the difference. So an INSERT, a
 DELETE or an UPDATE of any column, one row or a million, from the callback pipeline, the
 admin, a spool drain, reprocessing or raw SQL, moves the counters by exactly what it changed.
+PostgreSQL's rebuild reads the same rule from one ranking of the votes instead (each vote's
+next vote, next for its choice and previous vote: two sorts of every vote, kept in a
+temporary table, rather than two for each of the four tables): a vote is its voter's latest
+when it has no next vote. It fills the emptied tables with plain INSERTs; the tests compare
+its rows with the triggers' and with recount().
 
 - PostgreSQL: statement triggers with transition tables. Two transactions changing the same
   subscriber's votes in one poll are serialised by an advisory lock taken before counting (each
@@ -105,39 +110,47 @@ def _ranked_sql(rows: str, seen: str = "") -> str:
     """PostgreSQL: `rows` (responses with a sign) with each vote's quarter, slot and day, the
     days of the voter's next vote in the poll (next_any) and for the same choice (next_same),
     and of their previous vote (prev_any, PREV_NONE for none); with `seen`, the day they were
-    first seen (`seen`: "join" reads it from the subscribers' table, else it names the rows'
-    own column)."""
+    first seen (`seen`: "join" reads it from the subscribers' table, with the time itself as
+    seen_at, else it names the rows' own column)."""
     window = (
         "OVER (PARTITION BY signed.sign, signed.campaign_id, signed.subscriber_id{0} "
         "ORDER BY signed.received_at, signed.id)"
     )
     later = "LEAD(signed.received_at) " + window
     earlier = "LAG(signed.received_at) " + window
-    first_seen, join = "", ""
-    if seen == "join":
-        first_seen = f", {day_sql('s.first_seen_at')} AS seen_day"
-        join = f" JOIN {SUBSCRIBERS} AS s ON s.id = signed.subscriber_id"
-    elif seen:
-        first_seen = f", {day_sql('signed.' + seen)} AS seen_day"
-    return f"""
-    SELECT signed.campaign_id, signed.choice_id, signed.sign,
-        signed.subscriber_id & {SLOTS - 1} AS slot,
+    first_seen = f", {day_sql('signed.' + seen)} AS seen_day" if seen and seen != "join" else ""
+    ranked = f"""
+    SELECT signed.campaign_id, signed.choice_id, signed.sign, signed.received_at,
+        signed.subscriber_id, signed.subscriber_id & {SLOTS - 1} AS slot,
         {QUARTER["postgresql"].format(at="signed.received_at")} AS quarter,
         {day_sql("signed.received_at")} AS day,
         {day_sql(later.format(""))} AS next_any,
         {day_sql(later.format(", signed.choice_id"))} AS next_same,
         COALESCE({day_sql(earlier.format(""))}, {PREV_NONE}) AS prev_any{first_seen}
-    FROM {rows} AS signed{join}
+    FROM {rows} AS signed
+    """  # noqa: S608
+    if seen != "join":
+        return ranked
+    # Joined after the windows: the votes keep the order an index gives them (a join first
+    # was a nested loop over the index, 10,000,000 probes), and the hash join needs none.
+    return f"""
+    SELECT r.*, {day_sql("s.first_seen_at")} AS seen_day, s.first_seen_at AS seen_at
+    FROM ({ranked}) AS r JOIN {SUBSCRIBERS} AS s ON s.id = r.subscriber_id
     """  # noqa: S608
 
 
 def range_counts_sql(rows: str) -> str:
     """(campaign_id, choice_id, quarter, next_day, slot, latest, voters) from `rows`: the
     votes whose next vote (in the poll, for the same choice) is on a later day."""
+    return ranked_range_counts_sql(f"({_ranked_sql(rows)})")
+
+
+def ranked_range_counts_sql(ranked: str) -> str:
+    """range_counts_sql() from votes already ranked (_ranked_sql()'s columns)."""
     return f"""
     SELECT campaign_id, choice_id, quarter, k.next_day, slot, SUM(k.latest) AS latest,
         SUM(k.voters) AS voters
-    FROM ({_ranked_sql(rows)}) AS r
+    FROM {ranked} AS r
     CROSS JOIN LATERAL (VALUES (r.next_any, r.sign, 0), (r.next_same, 0, r.sign))
         AS k (next_day, latest, voters)
     WHERE k.next_day > r.day
@@ -149,10 +162,15 @@ def range_new_voters_sql(rows: str, seen: str = "join") -> str:
     """(campaign_id, day, prev_day, seen_day, slot, voters) from `rows`: the votes whose
     previous vote is on an earlier day (or none), by their day, that day's, and the earlier of
     their own and the day their voter was first seen."""
+    return ranked_range_new_voters_sql(f"({_ranked_sql(rows, seen)})")
+
+
+def ranked_range_new_voters_sql(ranked: str) -> str:
+    """range_new_voters_sql() from votes already ranked, with their seen_day."""
     return f"""
     SELECT campaign_id, day, prev_any AS prev_day, LEAST(seen_day, day) AS seen_day, slot,
         SUM(sign) AS voters
-    FROM ({_ranked_sql(rows, seen)}) AS r WHERE prev_any < day
+    FROM {ranked} AS r WHERE prev_any < day
     GROUP BY campaign_id, day, prev_any, LEAST(seen_day, day), slot
     """  # noqa: S608
 
@@ -213,6 +231,30 @@ def new_voters_sql(rows: str, vendor: str) -> str:
         FROM {rows} AS signed GROUP BY sign, campaign_id, subscriber_id
     ) AS v JOIN {SUBSCRIBERS} AS s ON s.id = v.subscriber_id
     GROUP BY campaign_id, quarter, slot
+    """  # noqa: S608
+
+
+def ranked_counts_sql(ranked: str) -> str:
+    """counts_sql() from votes already ranked (_ranked_sql()): a vote is its voter's latest
+    when it has no next vote (next_any), their latest for its choice when it has no next one
+    for that choice (next_same)."""
+    return f"""
+    SELECT campaign_id, choice_id, quarter, slot, SUM(sign) AS votes,
+        SUM(CASE WHEN next_any IS NULL THEN sign ELSE 0 END) AS latest,
+        SUM(CASE WHEN next_same IS NULL THEN sign ELSE 0 END) AS voters
+    FROM {ranked} AS r GROUP BY campaign_id, choice_id, quarter, slot
+    """  # noqa: S608
+
+
+def ranked_new_voters_sql(ranked: str) -> str:
+    """new_voters_sql() from votes already ranked, with seen_at: each voter at their latest
+    vote (the one with no next vote)."""
+    earlier = EARLIER["postgresql"].format(a="seen_at", b="received_at")
+    # By position: a name would be the vote's own quarter, the input column.
+    return f"""
+    SELECT campaign_id, {QUARTER["postgresql"].format(at=earlier)} AS quarter, slot,
+        SUM(sign) AS voters
+    FROM {ranked} AS r WHERE next_any IS NULL GROUP BY 1, 2, 3
     """  # noqa: S608
 
 
@@ -320,6 +362,30 @@ def add_new_voters_sql(counts: str) -> str:
     ORDER BY campaign_id, quarter, slot
     ON CONFLICT (campaign_id, quarter, slot) DO UPDATE SET
         voters = {NEW_VOTERS}.voters + excluded.voters
+    """  # noqa: S608
+
+
+# Each counter table's key and counts, for the rebuild's plain INSERTs.
+KEYS = {
+    TALLY: ("campaign_id, quarter, choice_id, slot", ("votes", "latest", "voters")),
+    NEW_VOTERS: ("campaign_id, quarter, slot", ("voters",)),
+    RANGE_TALLY: ("campaign_id, quarter, choice_id, next_day, slot", ("latest", "voters")),
+    RANGE_NEW_VOTERS: ("campaign_id, day, prev_day, seen_day, slot", ("voters",)),
+}
+
+
+def fill_sql(table: str, counts: str) -> str:
+    """Counts into a table that holds none of their keys (the rebuild emptied them, under the
+    exclusive lock): a plain INSERT, with no conflict to look for and no unique index needed.
+    In (poll, quarter or day) order, as votes arriving leave them: a poll's recent quarters
+    then sit on few pages for the readers' range scans, where hash order would spread any
+    range over all. (The whole key sorted costs more, for nothing a reader sees.)"""
+    key, counted = KEYS[table]
+    names = ", ".join(counted)
+    nonzero = " OR ".join(f"{name} <> 0" for name in counted)
+    return f"""
+    INSERT INTO {table} ({key}, {names}) SELECT {key}, {names} FROM ({counts}) AS c
+    WHERE {nonzero} ORDER BY {", ".join(key.split(", ")[:2])}
     """  # noqa: S608
 
 
@@ -661,8 +727,6 @@ def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
     conn = connections[using]
     vendor = conn.vendor
     where, params = ("WHERE campaign_id = %s", [campaign_id]) if campaign_id else ("", [])
-    rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} {where})"  # noqa: S608
-    every = dict(_counted(f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES})", vendor))  # noqa: S608
     with transaction.atomic(using=using), conn.cursor() as cursor:
         # The migrations before the range counters' own run this too (with today's triggers).
         existing = set(conn.introspection.table_names(cursor))
@@ -673,18 +737,46 @@ def rebuild(campaign_id: int | None = None, using: str = "default") -> int:
                 rezoned = counters_zone(using) != settings.TIME_ZONE
             if rezoned:
                 cursor.execute(zone_sql(settings.TIME_ZONE))
+            return _rebuild_ranked(cursor, existing, where, params, rezoned)
+        rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} {where})"  # noqa: S608
         written = 0
         for table, statement in _counted(rows, vendor):
             if table not in existing:
                 continue
-            if rezoned and table in (RANGE_TALLY, RANGE_NEW_VOTERS):
-                cursor.execute(f"DELETE FROM {table}")  # noqa: S608
-                cursor.execute(every[table])
-            else:
-                cursor.execute(f"DELETE FROM {table} {where}", params)  # noqa: S608
-                cursor.execute(statement, params)
+            cursor.execute(f"DELETE FROM {table} {where}", params)  # noqa: S608
+            cursor.execute(statement, params)
             written += cursor.rowcount
         return written
+
+
+RANKED = "campaigns_ranked_votes"  # the rebuild's temporary table
+
+
+def _rebuild_ranked(cursor, existing: set, where: str, params: list, rezoned: bool) -> int:
+    """PostgreSQL's rebuild: each vote ranked once, by two sorts (_ranked_sql(): its next
+    vote, next for its choice, previous vote, day, first seen) into a temporary table, then
+    the four tables filled from it by GROUP BYs with plain INSERTs. With `rezoned`, every
+    poll's votes are ranked: the range counters are all recounted, the others for `where`."""
+    scope, scope_params = ("", []) if rezoned else (where, params)
+    rows = f"(SELECT {COLUMNS}, 1 AS sign FROM {RESPONSES} {scope})"  # noqa: S608
+    cursor.execute(f"CREATE TEMPORARY TABLE {RANKED} AS {_ranked_sql(rows, 'join')}", scope_params)
+    cursor.execute(f"ANALYZE {RANKED}")  # the GROUP BYs' estimates: hash them in memory
+    polls, polls_params = (f"(SELECT * FROM {RANKED} {where})", params) if rezoned else (RANKED, [])  # noqa: S608
+    counts = {
+        TALLY: (ranked_counts_sql(polls), polls_params, where, params),
+        NEW_VOTERS: (ranked_new_voters_sql(polls), polls_params, where, params),
+        RANGE_TALLY: (ranked_range_counts_sql(RANKED), [], scope, scope_params),
+        RANGE_NEW_VOTERS: (ranked_range_new_voters_sql(RANKED), [], scope, scope_params),
+    }
+    written = 0
+    for table, (statement, statement_params, emptied, emptied_params) in counts.items():
+        if table not in existing:
+            continue
+        cursor.execute(f"DELETE FROM {table} {emptied}", emptied_params)  # noqa: S608
+        cursor.execute(fill_sql(table, statement), statement_params)
+        written += cursor.rowcount
+    cursor.execute(f"DROP TABLE {RANKED}")
+    return written
 
 
 def counters_zone(using: str = "default") -> str | None:

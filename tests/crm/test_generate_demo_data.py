@@ -71,7 +71,12 @@ def test_after_the_bulk_load_the_product_writes_as_before(db):
     table = PollResponse._meta.db_table
     with connection.cursor() as cursor:
         indexes = connection.introspection.get_constraints(cursor, table)
+        counters = connection.introspection.get_constraints(cursor, "campaigns_pollrangetally")
     assert {"pollresponse_latest_vote", "pollresponse_changes"} <= set(indexes)
+    # Unique constraints too, the counters' among them (built after their recount).
+    assert any(c["unique"] and c["columns"] == ["callback_id"] for c in indexes.values())
+    assert counters["pollrangetally_key"]["unique"]
+    assert any(c["columns"] == ["choice_id"] and c["index"] for c in counters.values())
 
 
 def test_the_custom_field_summary_counts_the_loaded_subscribers(db):

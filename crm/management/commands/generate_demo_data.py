@@ -9,7 +9,8 @@ requests that produced no row.
 On PostgreSQL the database makes the rows itself (InDatabase: INSERT … SELECT over
 generate_series, every random draw a hash of the row's number and the seed, so the callback
 event and its response agree without being held anywhere), with triggers, foreign-key
-checks and secondary indexes off for the load and the indexes built at the end. On SQLite
+checks, secondary indexes and unique constraints off for the load and built at the end (the
+poll counters' after their recount). On SQLite
 rows are made in Python as plain tuples, ids given up front, and loaded with executemany()
 (BulkLoader). Both in one transaction. Counters kept from the responses are brought up to
 date afterwards (refresh_derived_data()).
@@ -30,7 +31,18 @@ from django.db.models import Max
 from django.utils import timezone
 
 from callbacks.models import CallbackEvent, Endpoint, Outcome
-from campaigns.models import Campaign, FormSubmission, InfoRequest, Kind, PollChoice, PollResponse
+from campaigns.models import (
+    Campaign,
+    FormSubmission,
+    InfoRequest,
+    Kind,
+    PollChoice,
+    PollNewVoters,
+    PollRangeNewVoters,
+    PollRangeTally,
+    PollResponse,
+    PollTally,
+)
 from subscribers.custom_fields import rebuild_summary
 from subscribers.models import Subscriber
 
@@ -52,6 +64,8 @@ INFOS = ("HOURS", "MENU", "DEALS")
 FORMS = ("JOIN", "VIP", "WIN")
 SHORTCODE = "12345"
 REMOTE_ADDR = "203.0.113.7"
+# Kept from the responses: filled by the recount after the load (refresh_derived_data()).
+COUNTERS = (PollTally, PollNewVoters, PollRangeTally, PollRangeNewVoters)
 
 EVENT_COLUMNS = (
     "id",
@@ -100,22 +114,26 @@ class BulkLoader:
     On PostgreSQL, as a superuser, the load skips the per-row work the data does not need:
     triggers and foreign-key checks are off for the transaction (session_replication_role;
     the ids are made consistent here, and the change position the trigger would set is
-    written with each row), and a table that starts empty has its secondary indexes built
-    once at the end rather than row by row. Anyone else loads with all of it on. On SQLite,
+    written with each row), and a table that starts empty has its secondary indexes and
+    unique constraints (those no foreign key refers to) built once at the end rather than
+    row by row. So have the `derived` tables (the poll counters, which the recount after the
+    load fills with plain INSERTs), once derived_done() is told they are filled. Anyone else
+    loads with all of it on. On SQLite,
     a table that starts empty loads without its insert triggers (one UPDATE a row, to number
     the row's change: each row is given the number instead, its id, as they count from 1)
     and its secondary indexes, all made again at the end of the same transaction.
     """
 
-    def __init__(self, models: tuple):
+    def __init__(self, models: tuple, derived: tuple = ()):
         self.postgres = connection.vendor == "postgresql"
         self.next_ids: dict = {}
         self.seconds: dict[str, float] = {}  # spent writing, per table
         self.change_seq = 0  # what the databases' triggers overwrite
-        self.indexes: list[str] = []  # and triggers: made again in done()
+        self.indexes: list[str] = []  # and triggers, constraints: made again in done()
+        self.derived_indexes: list[str] = []  # made again in derived_done()
         self.numbered: set[str] = set()  # tables whose rows are numbered here (SQLite)
         if self.postgres:
-            self._skip_per_row_work(models)
+            self._skip_per_row_work(models, derived)
         else:
             self._skip_per_row_work_sqlite(models)
 
@@ -138,7 +156,7 @@ class BulkLoader:
                     self.indexes.append(definition)
                 self.numbered.add(table)
 
-    def _skip_per_row_work(self, models: tuple) -> None:
+    def _skip_per_row_work(self, models: tuple, derived: tuple) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('is_superuser') = 'on'")
             if not cursor.fetchone()[0]:
@@ -146,19 +164,37 @@ class BulkLoader:
             cursor.execute("SET LOCAL session_replication_role = replica")
             cursor.execute("SELECT pg_current_xact_id()::text::bigint")
             self.change_seq = cursor.fetchone()[0]  # as lib.sync's trigger sets it
-            for model in models:
+            for model in (*models, *derived):
                 if model.objects.exists():
                     continue
-                table = model._meta.db_table
-                cursor.execute(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND "
-                    "indexname NOT IN (SELECT conname FROM pg_constraint "
-                    "WHERE conrelid = %s::regclass)",
-                    [table, table],
-                )
-                for name, definition in cursor.fetchall():
-                    cursor.execute(f'DROP INDEX "{name}"')
-                    self.indexes.append(definition)
+                made = self.derived_indexes if model in derived else self.indexes
+                made += self._drop_indexes(cursor, model._meta.db_table)
+
+    @staticmethod
+    def _drop_indexes(cursor, table: str) -> list[str]:
+        """Drop the table's secondary indexes and the unique constraints no foreign key refers
+        to (a table filled in one go checks them once, when their index is built); return
+        what makes them again."""
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND "
+            "indexname NOT IN (SELECT conname FROM pg_constraint "
+            "WHERE conrelid = %s::regclass)",
+            [table, table],
+        )
+        made = []
+        for name, definition in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+            made.append(definition)
+        cursor.execute(
+            "SELECT c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint AS c "
+            "WHERE c.conrelid = %s::regclass AND c.contype = 'u' AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint AS f WHERE f.contype = 'f' AND f.conindid = c.conindid)",
+            [table],
+        )
+        for name, definition in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            made.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        return made
 
     def ids(self, model, count: int) -> int:
         """The first of `count` ids no row has yet (sequences are moved past them in done())."""
@@ -229,6 +265,15 @@ class BulkLoader:
                     "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, false)", [table, next_id]
                 )
 
+    def derived_done(self) -> None:
+        """The derived tables' indexes and unique constraints back, once they are filled (in
+        done()'s transaction: with its memory for sorting)."""
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            for definition in self.derived_indexes:
+                cursor.execute(definition)
+        self.seconds["counters' indexes"] = time.perf_counter() - started
+
 
 class Generator:
     def __init__(self, subscribers: int, seed: int):
@@ -241,7 +286,9 @@ class Generator:
         # Before the load turns triggers off: the catalog's version moves, as for any edit.
         self.polls, self.infos, self.forms = self.make_campaigns()
         self.load = BulkLoader(
-            (Subscriber, CallbackEvent, PollResponse, InfoRequest, FormSubmission)
+            (Subscriber, CallbackEvent, PollResponse, InfoRequest, FormSubmission),
+            # SQLite's recount adds to its counters (ON CONFLICT): they keep their keys there.
+            derived=COUNTERS if connection.vendor == "postgresql" else (),
         )
         self.subscriber_ids: list[int] = []
         self.mobiles: list[str] = []  # as a query string carries them
@@ -647,6 +694,7 @@ class Command(BaseCommand):
             refresh_derived_data()
             spent = generator.load.seconds
             spent["counters recounted"] = time.monotonic() - step
+            generator.load.derived_done()
             step = time.monotonic()
         spent["commit"] = time.monotonic() - step
         loaded = time.monotonic() - started
