@@ -83,6 +83,7 @@ def test_it_breaks_votes_down_by_a_custom_field_and_by_age_band(poll, endpoint):
         ("2010-01-01", "under 18"),
         ("1990-03-02", "35–44"),
         ("03/01/1991", "35–44"),
+        ("1990-02-30", "(unknown)"),  # the common form, but no such day
         ("x", "(unknown)"),
     ],
 )
