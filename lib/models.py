@@ -36,24 +36,42 @@ def insert_sql(
     """
     computed = computed or {}
     quote = connection.ops.quote_name
-    columns, values, params = [], [], []
-    for field in obj._meta.concrete_fields:
-        if field.column not in computed and field.primary_key and obj.pk is None:
-            continue  # the database numbers it
-        if field.column in later:
-            continue
+    columns, values = [], []
+    for field in _inserted_fields(obj, computed, later):
         columns.append(quote(field.column))
-        if field.column in computed:
-            values.append(computed[field.column])
-        else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
+        values.append(computed.get(field.column, "%s"))
     columns += [quote(column) for column in later]
     values += ["%s"] * len(later)
     table = quote(obj._meta.db_table)
     listed = ", ".join(values)
     rows = f"SELECT {listed} FROM {source}" if source else f"VALUES ({listed})"  # noqa: S608
-    return f"INSERT INTO {table} ({', '.join(columns)}) {rows}", params  # noqa: S608
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) {rows}"  # noqa: S608
+    return sql, insert_params(obj, connection, computed, later)
+
+
+def insert_params(
+    obj: models.Model,
+    connection,
+    computed: dict[str, str] | None = None,
+    later: tuple[str, ...] = (),
+) -> list:
+    """insert_sql()'s parameters alone: for a statement whose text is composed once and run
+    for many rows of the same shape."""
+    computed = computed or {}
+    return [
+        field.get_db_prep_save(field.pre_save(obj, add=True), connection)
+        for field in _inserted_fields(obj, computed, later)
+        if field.column not in computed
+    ]
+
+
+def _inserted_fields(obj: models.Model, computed: dict[str, str], later: tuple[str, ...]):
+    """The fields insert_sql() lists before `later`, in table order."""
+    for field in obj._meta.concrete_fields:
+        if field.column not in computed and field.primary_key and obj.pk is None:
+            continue  # the database numbers it
+        if field.column not in later:
+            yield field
 
 
 def insert_statement(obj: models.Model, connection, **compose) -> tuple[str, list]:
