@@ -6,6 +6,7 @@ needs none), so no caller has to remember to.
 
 import logging
 
+import psycopg
 from django.db import connection, transaction
 
 from callbacks.dedupe import (
@@ -152,7 +153,7 @@ def record_at_once(
     if sql is None:
         sql = AT_ONCE[shape] = at_once_sql(event, params, callback, row, window, version)[0]
     values = at_once_params(event, params, callback, row, window, version)
-    with connection.cursor() as cursor:
+    with at_once_cursor() as cursor:
         cursor.execute(sql, values)
         found = cursor.fetchone()
     if found is None:
@@ -165,6 +166,20 @@ def record_at_once(
     row._state.adding, row._state.db = False, connection.alias
     row.callback = event
     return seen, row
+
+
+def at_once_cursor():
+    """The cursor for record_at_once()'s statement: psycopg's own, which binds parameters on
+    the server, so psycopg prepares the statement once it has run a few times on a connection
+    (settings: prepare_threshold) and PostgreSQL parses and plans it once per connection, not
+    once per callback. Django's cursors bind on the client, and never prepare."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
 
 
 # How record_at_once()'s parts name what earlier parts made.
