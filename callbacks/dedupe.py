@@ -64,20 +64,31 @@ def claim_sql(
     """The claim's statement and parameters for the event (saved, or with `event_id`, SQL
     naming its future id in a larger statement: `<cte>.<column>`, claimed once per row of
     that CTE)."""
+    if event_id:
+        source = event_id.split(".")[0]
+        # Names from the caller's code, never from input.
+        rows = f"SELECT %s, {event_id}, %s, %s FROM {source} WHERE true"  # noqa: S608
+    else:
+        rows = "VALUES (%s, %s, %s, %s)"
+    table = connection.ops.quote_name(CallbackFingerprint._meta.db_table)
+    values = claim_params(event, params, window, event_id, key)
+    return CLAIM.format(table=table, rows=rows), values
+
+
+def claim_params(
+    event: CallbackEvent,
+    params: list[tuple[str, str]],
+    window: int,
+    event_id: str = "",
+    key: str = "",
+) -> list:
+    """claim_sql()'s parameters alone (its text is the same for every event)."""
     ops = connection.ops
     arrived = event.received_at
     until = arrived + timedelta(seconds=window)
     times = [ops.adapt_datetimefield_value(arrived), ops.adapt_datetimefield_value(until)]
     key = key or fingerprint(event, params)
-    if event_id:
-        source = event_id.split(".")[0]
-        # Names from the caller's code, never from input.
-        rows = f"SELECT %s, {event_id}, %s, %s FROM {source} WHERE true"  # noqa: S608
-        values = [key, *times]
-    else:
-        rows, values = "VALUES (%s, %s, %s, %s)", [key, event.pk, *times]
-    table = ops.quote_name(CallbackFingerprint._meta.db_table)
-    return CLAIM.format(table=table, rows=rows), values
+    return [key, *times] if event_id else [key, event.pk, *times]
 
 
 def claim_first(

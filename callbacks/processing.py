@@ -6,9 +6,16 @@ needs none), so no caller has to remember to.
 
 import logging
 
+import psycopg
 from django.db import connection, transaction
 
-from callbacks.dedupe import DuplicateCallback, claim_first, claim_sql, fingerprint
+from callbacks.dedupe import (
+    DuplicateCallback,
+    claim_first,
+    claim_params,
+    claim_sql,
+    fingerprint,
+)
 from callbacks.models import CallbackEvent, Outcome
 from callbacks.params import read_params
 from callbacks.parsing import Callback, InvalidCallback, parse
@@ -16,8 +23,15 @@ from callbacks.signals import anyone_writes, recorded
 from campaigns import catalog
 from campaigns.catalog import StaleCatalog
 from campaigns.models import Response
-from campaigns.services import Target, record, response_row, target, upsert_subscriber_sql
-from lib.models import insert, insert_sql, insert_statement
+from campaigns.services import (
+    Target,
+    record,
+    response_row,
+    target,
+    upsert_subscriber_params,
+    upsert_subscriber_sql,
+)
+from lib.models import insert, insert_params, insert_sql, insert_statement
 from lib.write_lock import one_writer_at_a_time
 
 logger = logging.getLogger(__name__)
@@ -112,6 +126,12 @@ def current_target(callback: Callback, found: catalog.Lookups | None) -> Target:
         return target(callback, catalog.Lookups(None))
 
 
+# record_at_once()'s statement for each shape of callback (the row's model, and whether a
+# duplicate window applies): its text is the same for every callback of a shape, so each
+# process composes it once and a callback builds only its parameters.
+AT_ONCE: dict[tuple[type, bool], str] = {}
+
+
 def record_at_once(
     event: CallbackEvent,
     params: list[tuple[str, str]],
@@ -127,35 +147,14 @@ def record_at_once(
     """
     event.outcome, event.reason = Outcome.PROCESSED, ""
     row = response_row(event, callback, where)
-    parts = [
-        f"version AS (SELECT version FROM {catalog.table()} WHERE id = 1)",  # noqa: S608
-        "go AS (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id FROM version "
-        "WHERE version = %s)",
-    ]
-    values = [CallbackEvent._meta.db_table, version]
     window = where.campaign.effective_duplicate_window()
-    if window > 0:
-        sql, claim_values = claim_sql(event, params, window, event_id="go.id")
-        parts.append(f"claim AS ({sql})")
-        values += claim_values
-    else:
-        parts.append("claim AS (SELECT id AS event_id FROM go)")
-    sql, event_values = insert_sql(event, connection, {"id": "claim.event_id"}, source="claim")
-    parts.append(f"event AS ({sql} RETURNING id)")
-    values += event_values
-    sql, subscriber_values = upsert_subscriber_sql(event, callback, source="claim", returning="id")
-    parts.append(f"subscriber AS ({sql})")
-    values += subscriber_values
-    computed = {"subscriber_id": "subscriber.id", "callback_id": "event.id"}
-    sql, row_values = insert_sql(row, connection, computed, source="subscriber, event")
-    parts.append(f"response AS ({sql} RETURNING id, subscriber_id, callback_id)")
-    values += row_values
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH {', '.join(parts)} SELECT version.version, response.id, "  # noqa: S608
-            "response.subscriber_id, response.callback_id FROM version LEFT JOIN response ON true",
-            values,
-        )
+    shape = (type(row), window > 0)
+    sql = AT_ONCE.get(shape)
+    if sql is None:
+        sql = AT_ONCE[shape] = at_once_sql(event, params, callback, row, window, version)[0]
+    values = at_once_params(event, params, callback, row, window, version)
+    with at_once_cursor() as cursor:
+        cursor.execute(sql, values)
         found = cursor.fetchone()
     if found is None:
         return None, None
@@ -167,6 +166,80 @@ def record_at_once(
     row._state.adding, row._state.db = False, connection.alias
     row.callback = event
     return seen, row
+
+
+def at_once_cursor():
+    """The cursor for record_at_once()'s statement: psycopg's own, which binds parameters on
+    the server, so psycopg prepares the statement once it has run a few times on a connection
+    (settings: prepare_threshold) and PostgreSQL parses and plans it once per connection, not
+    once per callback. Django's cursors bind on the client, and never prepare."""
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
+
+
+# How record_at_once()'s parts name what earlier parts made.
+EVENT_ID = {"id": "claim.event_id"}
+ROW_IDS = {"subscriber_id": "subscriber.id", "callback_id": "event.id"}
+
+
+def at_once_sql(
+    event: CallbackEvent,
+    params: list[tuple[str, str]],
+    callback: Callback,
+    row: Response,
+    window: int,
+    version: int | None,
+) -> tuple[str, list]:
+    """record_at_once()'s statement and its parameters (at_once_params()'s, in one order)."""
+    parts = [
+        f"version AS (SELECT version FROM {catalog.table()} WHERE id = 1)",  # noqa: S608
+        "go AS (SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id FROM version "
+        "WHERE version = %s)",
+    ]
+    values = [CallbackEvent._meta.db_table, version]
+    if window > 0:
+        sql, claim_values = claim_sql(event, params, window, event_id="go.id")
+        parts.append(f"claim AS ({sql})")
+        values += claim_values
+    else:
+        parts.append("claim AS (SELECT id AS event_id FROM go)")
+    sql, event_values = insert_sql(event, connection, EVENT_ID, source="claim")
+    parts.append(f"event AS ({sql} RETURNING id)")
+    values += event_values
+    sql, subscriber_values = upsert_subscriber_sql(event, callback, source="claim", returning="id")
+    parts.append(f"subscriber AS ({sql})")
+    values += subscriber_values
+    sql, row_values = insert_sql(row, connection, ROW_IDS, source="subscriber, event")
+    parts.append(f"response AS ({sql} RETURNING id, subscriber_id, callback_id)")
+    values += row_values
+    sql = (
+        f"WITH {', '.join(parts)} SELECT version.version, response.id, "  # noqa: S608
+        "response.subscriber_id, response.callback_id FROM version LEFT JOIN response ON true"
+    )
+    return sql, values
+
+
+def at_once_params(
+    event: CallbackEvent,
+    params: list[tuple[str, str]],
+    callback: Callback,
+    row: Response,
+    window: int,
+    version: int | None,
+) -> list:
+    """The parameters of at_once_sql()'s statement, without composing its text."""
+    values = [CallbackEvent._meta.db_table, version]
+    if window > 0:
+        values += claim_params(event, params, window, event_id="go.id")
+    values += insert_params(event, connection, EVENT_ID)
+    values += upsert_subscriber_params(event, callback)
+    values += insert_params(row, connection, ROW_IDS)
+    return values
 
 
 def check_current(found: catalog.Lookups | None) -> None:

@@ -71,6 +71,17 @@ def upsert_subscriber_sql(event, callback, **compose) -> tuple[str, list]:
     )
 
 
+def upsert_subscriber_params(event, callback) -> list:
+    """upsert_subscriber_sql()'s parameters alone."""
+    return Subscriber.objects.upsert_params(
+        callback.mobile,
+        country=callback.country,
+        carrier=callback.carrier,
+        fields=callback.fields,
+        seen_at=event.received_at,
+    )
+
+
 def record(event, callback, target: Target) -> Callable[[], Response]:
     """Record a parsed callback: upsert its subscriber, add the response row.
 

@@ -151,6 +151,13 @@ def database_config(url: str) -> dict:
         # stop early (a list's count capped at 10,001 rows of a million), and every query
         # this product runs is short.
         config["OPTIONS"].setdefault("options", "-c jit=off")
+        # psycopg prepares a statement run this many times on one connection, for cursors that
+        # bind on the server: only the callback's one statement (callbacks/processing.py);
+        # Django's cursors bind on the client and never prepare. 0: nothing is prepared (for
+        # a pooler that cannot carry prepared statements, docs/scaling.md).
+        config["OPTIONS"].setdefault(
+            "prepare_threshold", env_int("DATABASE_PREPARE_THRESHOLD", 5) or None
+        )
     return config
 
 

@@ -36,24 +36,47 @@ def insert_sql(
     """
     computed = computed or {}
     quote = connection.ops.quote_name
-    columns, values, params = [], [], []
-    for field in obj._meta.concrete_fields:
-        if field.column not in computed and field.primary_key and obj.pk is None:
-            continue  # the database numbers it
-        if field.column in later:
-            continue
-        columns.append(quote(field.column))
-        if field.column in computed:
-            values.append(computed[field.column])
-        else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
+    fields = _inserted_fields(obj, computed, later)
+    columns = [quote(field.column) for field in fields]
+    values = [computed.get(field.column, "%s") for field in fields]
     columns += [quote(column) for column in later]
     values += ["%s"] * len(later)
     table = quote(obj._meta.db_table)
     listed = ", ".join(values)
     rows = f"SELECT {listed} FROM {source}" if source else f"VALUES ({listed})"  # noqa: S608
-    return f"INSERT INTO {table} ({', '.join(columns)}) {rows}", params  # noqa: S608
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) {rows}"  # noqa: S608
+    return sql, _params(obj, connection, fields, computed)
+
+
+def insert_params(
+    obj: models.Model,
+    connection,
+    computed: dict[str, str] | None = None,
+    later: tuple[str, ...] = (),
+) -> list:
+    """insert_sql()'s parameters alone: for a statement whose text is composed once and run
+    for many rows of the same shape."""
+    computed = computed or {}
+    return _params(obj, connection, _inserted_fields(obj, computed, later), computed)
+
+
+def _inserted_fields(obj: models.Model, computed: dict[str, str], later: tuple[str, ...]) -> list:
+    """The fields insert_sql() lists before `later`, in table order."""
+    return [
+        field
+        for field in obj._meta.concrete_fields
+        # The database numbers a new row's primary key, unless computed.
+        if not (field.column not in computed and field.primary_key and obj.pk is None)
+        and field.column not in later
+    ]
+
+
+def _params(obj: models.Model, connection, fields: list, computed: dict[str, str]) -> list:
+    return [
+        field.get_db_prep_save(field.pre_save(obj, add=True), connection)
+        for field in fields
+        if field.column not in computed
+    ]
 
 
 def insert_statement(obj: models.Model, connection, **compose) -> tuple[str, list]:

@@ -80,8 +80,7 @@ class SubscriberManager(models.Manager):
         With `source` (a CTE's name) the row is upserted once per row of the source, and not
         at all when it is empty: a larger statement can make the upsert depend on an earlier
         part of it. (WHERE true: SQLite would read ON CONFLICT as the SELECT's join.)"""
-        seen_at = seen_at or timezone.now()
-        vendor, ops = connections[self.db].vendor, connections[self.db].ops
+        vendor = connections[self.db].vendor
         # Only constants are formatted in; every value is a parameter.
         sql = f"""
             INSERT INTO {self.model._meta.db_table} AS s
@@ -95,10 +94,27 @@ class SubscriberManager(models.Manager):
                 {MERGE[vendor]},
                 updated_at = excluded.updated_at
             RETURNING {returning}, {CREATED[vendor]} AS created"""  # noqa: S608
-        seen = ops.adapt_datetimefield_value(seen_at)
+        values = self.upsert_params(
+            mobile, country=country, carrier=carrier, fields=fields, seen_at=seen_at
+        )
+        return sql, values
+
+    def upsert_params(
+        self,
+        mobile: str,
+        *,
+        country: str = "",
+        carrier: str = "",
+        fields: dict | None = None,
+        seen_at: datetime | None = None,
+    ) -> list:
+        """upsert_sql()'s parameters alone (its text depends only on `source` and
+        `returning`)."""
+        ops = connections[self.db].ops
+        seen = ops.adapt_datetimefield_value(seen_at or timezone.now())
         now = ops.adapt_datetimefield_value(timezone.now())
         given = json.dumps(non_blank(fields or {}))
-        return sql, [mobile, country or "", carrier or "", given, seen, seen, now]
+        return [mobile, country or "", carrier or "", given, seen, seen, now]
 
     def record_import(
         self,

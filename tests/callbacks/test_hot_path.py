@@ -3,11 +3,16 @@
 Real transactions (not the test's own): BEGIN and COMMIT are not counted, savepoints would be.
 """
 
+from unittest.mock import patch
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from callbacks import processing
 from callbacks.models import CallbackEvent, Outcome
+from callbacks.params import read_params
+from callbacks.parsing import parse
 from campaigns import services
 from campaigns.models import Campaign, Kind, PollChoice, PollResponse
 from subscribers.models import Subscriber
@@ -103,3 +108,33 @@ def test_the_first_vote_for_an_unknown_keyword_makes_the_campaign_and_choice(cli
     assert (vote.campaign.keyword, vote.campaign.needs_review) == ("FB1", True)
     assert (vote.choice.reply, vote.choice.label, vote.choice.from_callback) == ("C", "Miami", True)
     assert Campaign.objects.count() == 1
+
+
+@pytest.mark.parametrize("window", [0, 600])
+@pytest.mark.parametrize(
+    "kind, query",
+    [
+        (Kind.POLL, "mobile=2125551212&shortcode=84700&key=FB1&reply=A&label=Tampa&x=1"),
+        (Kind.FORM, "mobile=2125551212&shortcode=84700&key=JOIN&Name=Bill&DOB=1%2F1%2F2000"),
+        (Kind.INFO, "mobile=2125551212&lead=HOURS&msg=hours&x=1"),
+    ],
+)
+def test_the_statement_composed_once_per_shape_gets_the_parameters_it_was_composed_with(
+    endpoint, kind, query, window
+):
+    # Its text is kept per shape: each callback builds only the parameters, which must be
+    # the ones composing it gives, in its order.
+    event = CallbackEvent(endpoint=endpoint, kind=kind, method="GET", query_string=query)
+    params = read_params(event)
+    callback = parse(kind, params)
+    campaign = Campaign.objects.create(
+        shortcode=callback.shortcode, keyword=callback.keyword, kind=kind, duplicate_window=window
+    )
+    choice = campaign.choices.create(reply="A", label="Tampa") if kind == Kind.POLL else None
+    where = services.Target(campaign, choice)
+    row = services.response_row(event, callback, where)
+    with patch("django.utils.timezone.now", return_value=event.received_at):
+        _sql, composed = processing.at_once_sql(event, params, callback, row, window, 7)
+        built = processing.at_once_params(event, params, callback, row, window, 7)
+
+    assert [repr(value) for value in built] == [repr(value) for value in composed]
