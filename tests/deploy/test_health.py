@@ -30,10 +30,10 @@ def test_healthz_answers_a_probe_without_login_host_name_or_https():
     assert get(Client(), "/admin/login/").status_code == 400
 
 
-@override_settings(**PRODUCTION_LIKE)
-def test_readyz_reports_the_database_and_its_migrations(db, settings, tmp_path):
-    settings.CALLBACK_SPOOL_DIR = tmp_path / "no-spool"  # this node has never spooled
-    response = get(Client(), "/readyz")
+def test_readyz_reports_the_database_and_its_migrations(db, tmp_path):
+    # A node that has never spooled (no spool folder), whatever the checkout holds.
+    with override_settings(**PRODUCTION_LIKE, CALLBACK_SPOOL_DIR=tmp_path / "no-spool"):
+        response = get(Client(), "/readyz")
 
     assert response.status_code == 200
     assert json.loads(response.content) == {
