@@ -61,25 +61,23 @@ def response_row(event, callback, target: Target) -> Response:
 
 def upsert_subscriber_sql(event, callback, **compose) -> tuple[str, list]:
     """The subscriber's upsert; `compose`: upsert_sql()'s source and returning."""
-    return Subscriber.objects.upsert_sql(
-        callback.mobile,
-        country=callback.country,
-        carrier=callback.carrier,
-        fields=callback.fields,
-        seen_at=event.received_at,
-        **compose,
-    )
+    return Subscriber.objects.upsert_sql(**subscriber_values(event, callback), **compose)
 
 
 def upsert_subscriber_params(event, callback) -> list:
     """upsert_subscriber_sql()'s parameters alone."""
-    return Subscriber.objects.upsert_params(
-        callback.mobile,
-        country=callback.country,
-        carrier=callback.carrier,
-        fields=callback.fields,
-        seen_at=event.received_at,
-    )
+    return Subscriber.objects.upsert_params(**subscriber_values(event, callback))
+
+
+def subscriber_values(event, callback) -> dict:
+    """What a callback says of its subscriber, as the upsert takes it."""
+    return {
+        "mobile": callback.mobile,
+        "country": callback.country,
+        "carrier": callback.carrier,
+        "fields": callback.fields,
+        "seen_at": event.received_at,
+    }
 
 
 def record(event, callback, target: Target) -> Callable[[], Response]:

@@ -124,23 +124,28 @@ def test_counters_stay_exact_whoever_writes_the_votes(poll, settings, tmp_path):
     assert tallies.stored(poll.pk) == before
 
 
-def test_votes_inserted_in_one_statement_count_as_one_at_a_time(poll):
-    voter = Subscriber.objects.create(mobile="+12125550001")
-    endpoint = Endpoint.objects.get()
-    choices = list(PollChoice.objects.filter(campaign=poll))
-    receive(Kind.POLL, at=START + timedelta(hours=5), mobile="+12125550001", reply="B", **PARAMS)
-    times = [START + timedelta(minutes=m) for m in (0, 600, 7, 600, 30)]  # a tie, out of order
+def insert_votes_at_once(poll, voter, endpoint, choices, times) -> None:
+    """One voter's votes at these times, choices in turn, in one INSERT with their callbacks."""
     events = CallbackEvent.objects.bulk_create(
         CallbackEvent(endpoint=endpoint, kind=Kind.POLL, method="GET", received_at=at)
         for at in times
     )
-
     PollResponse.objects.bulk_create(
         PollResponse(
             campaign=poll, subscriber=voter, callback=event, choice=choices[n % 2], received_at=at
         )
         for n, (event, at) in enumerate(zip(events, times, strict=True))
     )
+
+
+def test_votes_inserted_in_one_statement_count_as_one_at_a_time(poll):
+    voter = Subscriber.objects.create(mobile="+12125550001")
+    endpoint = Endpoint.objects.get()
+    choices = list(PollChoice.objects.filter(campaign=poll))
+    receive(Kind.POLL, at=START + timedelta(hours=5), mobile="+12125550001", reply="B", **PARAMS)
+    times = [START + timedelta(minutes=m) for m in (0, 600, 7, 600, 30)]  # a tie, out of order
+
+    insert_votes_at_once(poll, voter, endpoint, choices, times)
 
     counted = assert_counters_match_a_recount(poll)
     assert sum(votes for votes, _, _ in counted.values()) == 6
@@ -299,16 +304,7 @@ def test_the_rebuild_writes_the_rows_the_triggers_wrote(poll):
     voter = Subscriber.objects.get(mobile="+12125550001")
     endpoint, choices = Endpoint.objects.get(), list(PollChoice.objects.filter(campaign=poll))
     times = [START + timedelta(hours=h) for h in (30, 2, 30, 50, 75)]  # a tie, out of order
-    events = CallbackEvent.objects.bulk_create(
-        CallbackEvent(endpoint=endpoint, kind=Kind.POLL, method="GET", received_at=at)
-        for at in times
-    )
-    PollResponse.objects.bulk_create(
-        PollResponse(
-            campaign=poll, subscriber=voter, callback=event, choice=choices[n % 2], received_at=at
-        )
-        for n, (event, at) in enumerate(zip(events, times, strict=True))
-    )
+    insert_votes_at_once(poll, voter, endpoint, choices, times)
     PollResponse.objects.filter(campaign=poll).order_by("id")[:1].get().delete()
     PollResponse.objects.filter(subscriber=voter, campaign=poll).update(choice=choices[1])
     Subscriber.objects.filter(mobile="+12125550002").update(first_seen_at=START + timedelta(days=2))
